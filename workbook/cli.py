@@ -1,0 +1,91 @@
+"""The workbook's command line: `workbook doctor | images | start | stop | cleanup`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import STAGES_DIR, doctor, images
+from .docker import docker, remove_leftovers
+from .errors import WorkbookError
+
+# `make start` runs the most advanced finished stage under this compose project name.
+START_PROJECT = "workbook"
+
+
+def latest_stage():
+    stages = sorted(p for p in STAGES_DIR.iterdir() if (p / "compose.yaml").is_file())
+    if not stages:
+        raise WorkbookError(f"no stage with a compose.yaml under {STAGES_DIR}")
+    return stages[-1]
+
+
+def cmd_doctor(args) -> int:
+    results = doctor.checks()
+    for check in results:
+        print(check.line())
+    return 0 if all(check.ok for check in results) else 1
+
+
+def cmd_images(args) -> int:
+    for image in images.OFFICIAL_IMAGES:
+        if args.check:
+            print(f"{image.ref:<26} {images.status(image)}")
+        else:
+            print(f"{image.ref:<26} {images.ensure(image, log=lambda m: print(m, flush=True))}", flush=True)
+    return 0
+
+
+def cmd_start(args) -> int:
+    stage = latest_stage()
+    print(f"starting {stage.name} (compose project '{START_PROJECT}') ...", flush=True)
+    docker("compose", "--project-name", START_PROJECT, "up", "--build", "--detach", "--wait",
+           cwd=stage, timeout=900)
+    port = docker("compose", "--project-name", START_PROJECT, "port", args.service, str(args.port),
+                  cwd=stage).stdout.strip().rsplit(":", 1)[1]
+    print(f"app:  http://127.0.0.1:{port}/   ({stage.name}; stop with 'make stop')")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    docker("compose", "--project-name", START_PROJECT, "down", "--remove-orphans", cwd=latest_stage())
+    print(f"stopped compose project '{START_PROJECT}' (its volumes are kept)")
+    return 0
+
+
+def cmd_cleanup(args) -> int:
+    removed = remove_leftovers()
+    print("nothing to remove" if not removed else
+          "removed " + "; ".join(f"{kind}s: {', '.join(names)}" for kind, names in removed.items()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="workbook", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="report engine, Buildx, Compose, disk and image status"
+                   ).set_defaults(func=cmd_doctor)
+    p = sub.add_parser("images", help="make every official image the stages use available "
+                       "(pull it, or build an offline stand-in)")
+    p.add_argument("--check", action="store_true", help="only report each image's status")
+    p.set_defaults(func=cmd_images)
+    p = sub.add_parser("start", help="build and run the most advanced stage")
+    p.add_argument("--service", default="web")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_start)
+    sub.add_parser("stop", help="stop what 'start' started").set_defaults(func=cmd_stop)
+    sub.add_parser("cleanup", help="remove containers, networks and volumes that tests left behind"
+                   ).set_defaults(func=cmd_cleanup)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except WorkbookError as error:
+        print(f"workbook {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"workbook {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
