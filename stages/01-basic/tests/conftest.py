@@ -109,8 +109,9 @@ def stack(docker_services, docker_compose_file) -> Stack:
     return Stack(docker_compose_file)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def base_url(stack) -> str:
+    # Looked up for each test: a test that recreates the container changes the published port.
     return stack.wait_until_answering()
 
 
