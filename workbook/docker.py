@@ -13,9 +13,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from . import LABEL
 from .errors import WorkbookError, explain
@@ -239,48 +239,35 @@ def wait_http(url: str, *, timeout: float = 60, status: int = 200,
 
 # --- clean-up --------------------------------------------------------------------------------
 
+def _listing(kind: str) -> list[str]:
+    return ["container", "ls", "--all"] if kind == "container" else [kind, "ls"]
+
+
 def leftovers() -> dict[str, list[str]]:
-    """Containers, networks and volumes of the workbook or its tests that still exist."""
+    """Containers, networks and volumes of the workbook or its tests that still exist: those
+    labelled by the workbook, and those of compose projects named with the test prefix."""
     found: dict[str, list[str]] = {}
     for kind in ("container", "network", "volume"):
-        names: set[str] = set()
-        listing = ["container", "ls", "--all"] if kind == "container" else [kind, "ls"]
-        for label_filter in (f"label={LABEL}", "label=com.docker.compose.project"):
-            fmt = "{{.Names}}" if kind == "container" else "{{.Name}}"
-            out = docker(*listing, "--filter", label_filter, "--format",
-                         fmt + "\t{{.Label \"com.docker.compose.project\"}}\t{{.Label \"" + LABEL + "\"}}").stdout
-            for line in out.splitlines():
-                name, project, owner = (line.split("\t") + ["", ""])[:3]
-                if owner or project.startswith(TEST_PROJECT_PREFIX):
-                    names.add(name)
+        name = "{{.Names}}" if kind == "container" else "{{.Name}}"
+        row = name + '\t{{.Label "com.docker.compose.project"}}\t{{.Label "' + LABEL + '"}}'
+        names = set()
+        for line in docker(*_listing(kind), "--format", row).stdout.splitlines():
+            object_name, project, owner = (line.split("\t") + ["", ""])[:3]
+            if owner or project.startswith(TEST_PROJECT_PREFIX):
+                names.add(object_name)
         if names:
             found[kind] = sorted(names)
     return found
 
 
 def remove_leftovers() -> dict[str, list[str]]:
-    """Remove everything `leftovers` finds: test compose projects first, then labelled objects."""
+    """Remove everything `leftovers` finds: containers first, then networks and volumes."""
     found = leftovers()
-    projects = set()
-    for kind in ("container", "network", "volume"):
-        listing = ["container", "ls", "--all"] if kind == "container" else [kind, "ls"]
-        out = docker(*listing, "--filter", "label=com.docker.compose.project", "--format",
-                     "{{.Label \"com.docker.compose.project\"}}").stdout
-        projects |= {p for p in out.split() if p.startswith(TEST_PROJECT_PREFIX)}
-    for project in sorted(projects):
-        docker("compose", "--project-name", project, "down", "--volumes", "--remove-orphans",
-               "--timeout", "5", check=False)
-    containers = docker("container", "ls", "--all", "--quiet", "--filter", f"label={LABEL}").stdout.split()
-    if containers:
-        docker("rm", "--force", "--volumes", *containers, check=False)
+    if found.get("container"):
+        docker("rm", "--force", "--volumes", *found["container"], check=False)
     for kind in ("network", "volume"):
-        ids = docker(kind, "ls", "--quiet", "--filter", f"label={LABEL}").stdout.split()
-        if ids:
-            docker(kind, "rm", *ids, check=False)
-    # Compose objects of a test project whose containers were already gone.
-    for kind in ("network", "volume"):
-        for name in found.get(kind, []):
-            docker(kind, "rm", name, check=False)
+        if found.get(kind):
+            docker(kind, "rm", *found[kind], check=False)
     return found
 
 

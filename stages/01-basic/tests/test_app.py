@@ -35,7 +35,7 @@ def test_index_lists_recent_links(client):
     assert client.get("/static/app.js").status_code == 200
 
 
-@pytest.mark.parametrize("kwargs, status", [
+@pytest.mark.parametrize(("kwargs", "status"), [
     ({"data": "not json", "content_type": "text/plain"}, 400),
     ({"data": "{broken", "content_type": "application/json"}, 400),
     ({"json": ["https://example.org"]}, 400),
@@ -49,11 +49,12 @@ def test_index_lists_recent_links(client):
 def test_bad_input_is_a_json_4xx_and_stores_nothing(client, app_under_test, kwargs, status):
     response = client.post("/api/links", **kwargs)
     assert response.status_code == status
-    assert response.is_json and response.get_json()["message"]
+    assert response.is_json
+    assert response.get_json()["message"]
     assert count_links(app_under_test) == 0
 
 
-@pytest.mark.parametrize("method, path, status", [
+@pytest.mark.parametrize(("method", "path", "status"), [
     ("get", "/nosuchcode", 404),
     ("get", "/api/links/nosuchcode", 404),
     ("delete", "/api/links", 405),

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
 
@@ -15,7 +15,7 @@ class Link(db.Model):
     url = db.Column(db.String(MAX_URL_LENGTH), nullable=False)
     visits = db.Column(db.Integer, nullable=False, default=0)
     created_at = db.Column(db.DateTime(timezone=True), nullable=False,
-                           default=lambda: datetime.now(timezone.utc))
+                           default=lambda: datetime.now(UTC))
 
     def to_dict(self) -> dict:
         return {"code": self.code, "url": self.url, "visits": self.visits,

@@ -109,19 +109,19 @@ def stack(docker_services, docker_compose_file) -> Stack:
     return Stack(docker_compose_file)
 
 
-@pytest.fixture()
+@pytest.fixture
 def base_url(stack) -> str:
     # Looked up for each test: a test that recreates the container changes the published port.
     return stack.wait_until_answering()
 
 
-@pytest.fixture()
+@pytest.fixture
 def host(stack, base_url):
     """testinfra's view of the running web container (commands go through `docker exec`)."""
     return testinfra.get_host(f"docker://{stack.container()}")
 
 
-@pytest.fixture()
+@pytest.fixture
 def app_under_test(tmp_path, monkeypatch):
     """The Flask app on a fresh SQLite file, migrated with the committed migrations (no Docker)."""
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'test.db'}")
@@ -137,6 +137,6 @@ def app_under_test(tmp_path, monkeypatch):
     return app
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(app_under_test):
     return app_under_test.test_client()

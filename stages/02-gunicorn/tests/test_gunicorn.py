@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-
 from conftest import STAGE_DIR
 
 pytestmark = pytest.mark.docker
@@ -103,7 +102,7 @@ def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
-@pytest.fixture()
+@pytest.fixture
 def run_container():
     started = []
 
@@ -130,7 +129,7 @@ def running(container: str) -> bool:
     return docker("inspect", "--format", "{{.State.Running}}", container) == "true"
 
 
-@pytest.mark.parametrize("variant, expect_answer, expect_exit", [
+@pytest.mark.parametrize(("variant", "expect_answer", "expect_exit"), [
     ("exec-form entrypoint", True, 0),
     ("shell-form CMD", False, 137),
 ], ids=["exec-form", "shell-form"])

@@ -1,0 +1,70 @@
+"""Lint as tests: hadolint on every Dockerfile, shellcheck on every shell script, every compose
+file through `docker compose config` and the compose-spec schema, ruff on all Python."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbook import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def tracked(*patterns: str) -> list[Path]:
+    """Files of the repository (tracked or new, not ignored) matching git pathspecs."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", *patterns],
+                         cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    return sorted(REPO_ROOT / line for line in out.splitlines() if (REPO_ROOT / line).exists())
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(REPO_ROOT)) for p in paths]
+
+
+DOCKERFILES = tracked("*Dockerfile")
+SHELL_SCRIPTS = tracked("*.sh")
+COMPOSE_FILES = tracked("*compose*.yaml", "*compose*.yml")
+
+
+def run(*command, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in command], cwd=cwd, capture_output=True, text=True)
+
+
+def test_there_is_something_to_lint():
+    assert DOCKERFILES and SHELL_SCRIPTS and COMPOSE_FILES
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids(DOCKERFILES))
+def test_hadolint(dockerfile):
+    result = run(BIN / "hadolint", "--no-color", dockerfile)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=ids(SHELL_SCRIPTS))
+def test_shellcheck(script):
+    result = run(BIN / "shellcheck", script)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=ids(COMPOSE_FILES))
+def test_compose_config_is_valid(compose_file):
+    result = run("docker", "compose", "-f", compose_file, "config", "--quiet", cwd=compose_file.parent)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=ids(COMPOSE_FILES))
+def test_compose_file_matches_the_compose_spec(compose_file):
+    result = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=ids(COMPOSE_FILES))
+def test_compose_file_has_no_obsolete_version_key(compose_file):
+    assert not any(line.startswith("version:") for line in compose_file.read_text().splitlines())
+
+
+def test_ruff():
+    result = run(BIN / "ruff", "check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr

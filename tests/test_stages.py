@@ -1,0 +1,52 @@
+"""Each stage's own suite, run exactly as a reader runs it: `cd stages/NN-name && pytest`."""
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workbook import REPO_ROOT, STAGES_DIR
+
+STAGES = sorted(p for p in STAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
+PYTEST = Path(sys.executable).parent / "pytest"
+# "Its tests run in well under 3 minutes on 2 cores once the images exist."
+TIME_LIMIT_SECONDS = 180
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_stage_has_what_a_copied_out_project_needs(stage):
+    for name in ("Dockerfile", ".dockerignore", "compose.yaml", "README.md", "requirements.txt",
+                 "requirements-dev.txt", "pytest.ini", "tests/conftest.py"):
+        assert (stage / name).is_file(), f"{stage.name} lacks {name}"
+    # A stage's tests use public packages only, never the workbook's own tooling.
+    for test_file in (stage / "tests").glob("*.py"):
+        assert not re.search(r"^\s*(import|from)\s+workbook\b", test_file.read_text(), re.MULTILINE), \
+            test_file
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_stage_suite_passes_on_its_own(stage):
+    started = time.monotonic()
+    result = subprocess.run([str(PYTEST), "-q", "-p", "no:cacheprovider"], cwd=stage,
+                            capture_output=True, text=True)
+    elapsed = time.monotonic() - started
+    summary = result.stdout.strip().splitlines()[-1:] or ["(no output)"]
+    print(f"{stage.name}: {summary[0]} ({elapsed:.0f} s)")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert elapsed < TIME_LIMIT_SECONDS, f"{stage.name}'s suite took {elapsed:.0f} s"
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_stage_suite_is_also_found_from_the_repository_root(stage):
+    """`pytest stages/NN-name` from the root uses the stage's own pytest.ini and conftest."""
+    result = subprocess.run([str(PYTEST), "--collect-only", "-q", "-p", "no:cacheprovider",
+                             str(stage.relative_to(REPO_ROOT))], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    node_ids = [line for line in result.stdout.splitlines() if "::" in line]
+    # Node ids relative to the stage (rootdir = the stage, from its pytest.ini), not to the root.
+    assert node_ids
+    assert all(node.startswith("tests/") for node in node_ids), node_ids[:3]
