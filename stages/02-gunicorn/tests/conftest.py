@@ -100,7 +100,7 @@ class Stack:
 def answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # refused, reset or timed out: not yet
         return False
 
 

@@ -175,7 +175,7 @@ def _stderr_logs(container: str) -> str:
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # refused, reset or timed out: not yet
         return False
 
 

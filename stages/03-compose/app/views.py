@@ -1,0 +1,87 @@
+import secrets
+import string
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select, text, update
+
+from .models import MAX_URL_LENGTH, Link, db
+
+bp = Blueprint("links", __name__)
+
+CODE_ALPHABET = string.ascii_letters + string.digits
+CODE_LENGTH = 7
+
+
+@bp.get("/")
+def index():
+    recent = db.session.scalars(select(Link).order_by(Link.id.desc()).limit(10)).all()
+    return render_template("index.html", links=recent)
+
+
+@bp.post("/api/links")
+def create_link():
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        abort(400, "the body must be a JSON object such as {\"url\": \"https://example.org\"}")
+    url = validated_url(payload.get("url"))
+    link = Link(code=new_code(), url=url, visits=0)
+    db.session.add(link)
+    db.session.commit()
+    body = link.to_dict() | {"short_url": url_for("links.follow", code=link.code, _external=True)}
+    return jsonify(body), 201
+
+
+@bp.get("/api/links/<code>")
+def link_stats(code: str):
+    link = db.session.scalar(select(Link).where(Link.code == code))
+    if link is None:
+        abort(404, f"no link with code {code!r}")
+    return jsonify(link.to_dict())
+
+
+@bp.get("/<code>")
+def follow(code: str):
+    # One atomic statement both counts the visit and reads the target.
+    url = db.session.scalar(update(Link).where(Link.code == code)
+                            .values(visits=Link.visits + 1).returning(Link.url))
+    db.session.commit()
+    if url is None:
+        abort(404, f"no link with code {code!r}")
+    return redirect(url, code=302)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the process answers. Deliberately does not touch the database."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: the database answers a query within a short timeout."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as error:  # any failure means "not ready", never a 500
+        db.session.rollback()
+        return jsonify(status="unavailable", database=type(error).__name__), 503
+    return jsonify(status="ok", database="ok")
+
+
+def validated_url(url: object) -> str:
+    if not isinstance(url, str) or not url.strip():
+        abort(400, "'url' is required and must be a string")
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        abort(400, f"'url' is longer than {MAX_URL_LENGTH} characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        abort(400, "'url' must be an absolute http:// or https:// URL")
+    return url
+
+
+def new_code() -> str:
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if db.session.scalar(select(Link.id).where(Link.code == code)) is None:
+            return code
