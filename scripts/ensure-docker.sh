@@ -71,6 +71,9 @@ install_from_distribution() {
 }
 
 if ! engine_answers; then
+    if docker info 2>&1 | grep -q "permission denied"; then
+        die "a Docker daemon runs but this user may not use it: add the user to the 'docker' group (then log in again) or run as root"
+    fi
     if command -v dockerd >/dev/null 2>&1; then
         is_root || die "the Docker daemon is installed but not running, and starting it needs root: run 'sudo dockerd &' or start the docker service"
         start_daemon

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 
 from . import STAGES_DIR, doctor, images
@@ -36,8 +37,26 @@ def cmd_images(args) -> int:
     return 0
 
 
+def ensure_env_file(stage) -> None:
+    """Make the stage's .env from its .env.example, as its README tells a reader to, filling
+    each empty password or key with a random value. An existing .env is never touched."""
+    example, env = stage / ".env.example", stage / ".env"
+    if env.exists() or not example.exists():
+        return
+    lines = []
+    for line in example.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if not line.startswith("#") and not value and ("PASSWORD" in name or "SECRET" in name):
+            line = f"{name}={secrets.token_hex(16)}"
+        lines.append(line)
+    env.write_text("\n".join(lines) + "\n")
+    env.chmod(0o600)
+    print(f"created {env} from .env.example with random secrets")
+
+
 def cmd_start(args) -> int:
     stage = latest_stage()
+    ensure_env_file(stage)
     print(f"starting {stage.name} (compose project '{START_PROJECT}') ...", flush=True)
     docker("compose", "--project-name", START_PROJECT, "up", "--build", "--detach", "--wait",
            cwd=stage, timeout=900)

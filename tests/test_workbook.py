@@ -1,0 +1,220 @@
+"""The workbook package and its CLI against the real engine: helpers, clean-up, and the one clear
+message each situation a user can hit must give."""
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from workbook import LABEL, REPO_ROOT, cli, images
+from workbook.docker import build, docker, image_layers, image_size, leftovers, remove_leftovers, run
+from workbook.docker import wait_until
+from workbook.errors import WorkbookError, explain
+
+OWNER = "workbook-selftest"
+WORKBOOK = [sys.executable, "-m", "workbook"]
+
+
+def workbook_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*WORKBOOK, *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                          env=os.environ | (env or {}))
+
+
+@pytest.fixture()
+def cleanup():
+    """Remove this test's labelled objects afterwards, also when the test fails."""
+    yield
+    for kind, listing in (("container", ["ps", "--all"]), ("network", ["network", "ls"]),
+                          ("volume", ["volume", "ls"])):
+        ids = docker(*listing, "--quiet", "--filter", f"label={LABEL}={OWNER}").stdout.split()
+        if ids:
+            docker(*(["rm", "--force", "--volumes"] if kind == "container" else [kind, "rm"]), *ids,
+                   check=False)
+
+
+# --- the CLI ---------------------------------------------------------------------------------
+
+def test_doctor_reports_engine_plugins_disk_and_images():
+    result = workbook_cli("doctor")
+    names = [line.split()[1] for line in result.stdout.splitlines()]
+    assert names == ["engine", "buildx", "compose", "disk", "images", "leftover"]
+    for line in result.stdout.splitlines()[:5]:
+        assert line.startswith("ok "), line
+
+
+def test_doctor_with_the_daemon_down_says_so_in_one_line():
+    result = workbook_cli("doctor", env={"DOCKER_HOST": "unix:///tmp/workbook-no-daemon.sock"})
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [result.stdout.strip()]
+    assert "no Docker daemon answers" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_cli_error_is_one_clear_line_not_a_traceback():
+    result = workbook_cli("start", env={"DOCKER_HOST": "unix:///tmp/workbook-no-daemon.sock"})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "the Docker daemon is not running" in result.stderr
+
+
+def test_images_check_lists_every_official_image():
+    result = workbook_cli("images", "--check")
+    assert result.returncode == 0
+    listed = [line.split()[0] for line in result.stdout.splitlines()]
+    assert listed == [image.ref for image in images.OFFICIAL_IMAGES]
+    assert all(line.split()[1] in ("official", "stand-in") for line in result.stdout.splitlines())
+
+
+def test_ensure_docker_as_an_unprivileged_user_gives_one_clear_line():
+    result = subprocess.run(["runuser", "-u", "nobody", "--", str(REPO_ROOT / "scripts/ensure-docker.sh")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "may not use it" in result.stderr
+
+
+def test_env_file_is_made_from_the_example_with_random_secrets(tmp_path):
+    (tmp_path / ".env.example").write_text("# comment\nPOSTGRES_USER=links\nPOSTGRES_PASSWORD=\nSECRET_KEY=\n")
+    stage = tmp_path / "stages" / "99-example"
+    stage.mkdir(parents=True)
+    (tmp_path / ".env.example").rename(stage / ".env.example")
+    cli.ensure_env_file(stage)
+    values = dict(line.split("=", 1) for line in (stage / ".env").read_text().splitlines()
+                  if "=" in line and not line.startswith("#"))
+    assert values["POSTGRES_USER"] == "links"
+    assert len(values["POSTGRES_PASSWORD"]) == 32
+    assert values["SECRET_KEY"] != values["POSTGRES_PASSWORD"]
+    before = (stage / ".env").read_text()
+    cli.ensure_env_file(stage)  # an existing .env is never touched
+    assert (stage / ".env").read_text() == before
+
+
+# --- docker helpers --------------------------------------------------------------------------
+
+def test_run_wait_http_logs_and_remove(cleanup):
+    with run("python:3.13-slim", owner=OWNER, ports=[8000],
+             command=["python", "-m", "http.server", "8000"]) as container:
+        body = container.wait_http("/", port=8000, timeout=30)
+        assert "Directory listing" in body
+        assert "GET / HTTP/1.1" in container.logs()
+    assert docker("ps", "--all", "--quiet", "--filter", f"id={container.id}").stdout == ""
+
+
+def test_wait_healthy_fails_fast_with_the_logs_when_the_container_exits(cleanup):
+    with run("python:3.13-slim", owner=OWNER, command=["sh", "-c", "echo dying on purpose; exit 3"],
+             extra=["--health-cmd", "true", "--health-interval", "1s"]) as container:
+        with pytest.raises(WorkbookError) as error:
+            container.wait_healthy(timeout=30)
+    assert "exited with status 3" in str(error.value)
+    assert "dying on purpose" in str(error.value)
+
+
+def test_wait_until_times_out_with_a_clear_message():
+    with pytest.raises(WorkbookError, match="timed out after 0.3 s waiting for the impossible"):
+        wait_until(lambda: False, timeout=0.3, what="the impossible", interval=0.05)
+
+
+def test_image_size_and_layers():
+    layers = image_layers("python:3.13-slim")
+    assert image_size("python:3.13-slim") > 50_000_000
+    assert sum(layer.size for layer in layers) <= image_size("python:3.13-slim")
+    assert any("python" in layer.created_by.lower() for layer in layers)
+
+
+def test_port_already_in_use_is_named(cleanup):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(WorkbookError) as error:
+            docker("run", "--detach", "--label", f"{LABEL}={OWNER}", "--publish",
+                   f"127.0.0.1:{port}:8000", "python:3.13-slim", "sleep", "30")
+    assert "already in use" in error.value.message
+    assert f"127.0.0.1:{port}" in error.value.message
+
+
+def test_a_failed_build_shows_the_failing_step_and_its_output(tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        "FROM debian:trixie-slim\nRUN echo fine\nRUN echo 'the output of the failing step' && exit 3\n")
+    with pytest.raises(WorkbookError) as error:
+        build(tmp_path, f"wbtest-failing-build:{uuid.uuid4().hex[:8]}", no_cache=True)
+    text = str(error.value)
+    assert "failed at this step" in text
+    assert "RUN echo 'the output of the failing step' && exit 3" in text
+    assert "the output of the failing step" in text.split("exit 3", 1)[1]
+    assert "exit code: 3" in text
+
+
+def test_build_reports_cached_and_executed_steps(tmp_path):
+    (tmp_path / "Dockerfile").write_text(f"FROM debian:trixie-slim\nRUN echo {uuid.uuid4()} > /id\n")
+    tag = f"wbtest-cache-report:{uuid.uuid4().hex[:8]}"
+    try:
+        first = build(tmp_path, tag)
+        second = build(tmp_path, tag)
+        assert any("RUN echo" in step for step in first.executed_steps)
+        assert any("RUN echo" in step for step in second.cached_steps)
+    finally:
+        docker("rmi", tag, check=False)
+
+
+@pytest.mark.parametrize(("stderr", "expected"), [
+    ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+     "the Docker daemon is not running"),
+    ("ERROR: failed to solve: failed to copy files: write /var/lib/docker/x: no space left on device",
+     "the disk is full"),
+    ("permission denied while trying to connect to the Docker daemon socket", "may not use the Docker daemon"),
+    ("Bind for 127.0.0.1:8000 failed: port is already allocated", "already in use (127.0.0.1:8000)"),
+], ids=["daemon-down", "disk-full", "no-permission", "port-allocated"])
+def test_each_docker_failure_gets_its_own_message(stderr, expected):
+    assert expected in explain(["build", "."], stderr).message
+
+
+# --- clean-up and images ---------------------------------------------------------------------
+
+def test_leftovers_are_found_and_removed():
+    name = f"wbtest-selftest-{uuid.uuid4().hex[:8]}"
+    docker("network", "create", "--label", f"{LABEL}={OWNER}", name)
+    docker("volume", "create", "--label", f"{LABEL}={OWNER}", name)
+    docker("create", "--label", f"{LABEL}={OWNER}", "--name", name, "python:3.13-slim")
+    found = leftovers()
+    assert {kind: name in names for kind, names in found.items()} == {
+        "container": True, "network": True, "volume": True}
+    remove_leftovers()
+    assert not any(name in names for names in leftovers().values())
+
+
+def test_a_real_official_image_is_never_replaced(cleanup):
+    """An image without the offline label counts as official: ensure() leaves it alone."""
+    ref = f"wbtest-official:{uuid.uuid4().hex[:8]}"
+    empty_tar = io.BytesIO()
+    with tarfile.open(fileobj=empty_tar, mode="w"):
+        pass
+    subprocess.run(["docker", "import", "-", ref], input=empty_tar.getvalue(), check=True,
+                   capture_output=True)
+    try:
+        image = images.Official(ref, "python")
+        assert images.status(image) == "official"
+        assert images.ensure(image, log=pytest.fail) == "official"
+    finally:
+        docker("rmi", ref, check=False)
+
+
+def test_stand_ins_carry_the_offline_labels():
+    for image in images.OFFICIAL_IMAGES:
+        labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", image.ref).stdout
+        if images.status(image) == "stand-in":
+            assert f'"workbook.replaces":"{image.ref}"' in labels
+            assert '"workbook.offline":"true"' in labels
+
+
+def test_image_recipes_exist_for_every_official_image():
+    for image in images.OFFICIAL_IMAGES:
+        assert image.directory.is_dir()
+        assert (image.directory / "Dockerfile").is_file() or image.ref == images.BASE
+    assert Path(images.IMAGES_DIR).is_dir()
