@@ -13,8 +13,16 @@ from pathlib import Path
 import pytest
 
 from workbook import LABEL, REPO_ROOT, cli, images
-from workbook.docker import build, docker, image_layers, image_size, leftovers, remove_leftovers, run
-from workbook.docker import wait_until
+from workbook.docker import (
+    build,
+    docker,
+    image_layers,
+    image_size,
+    leftovers,
+    remove_leftovers,
+    run,
+    wait_until,
+)
 from workbook.errors import WorkbookError, explain
 
 OWNER = "workbook-selftest"
@@ -26,7 +34,7 @@ def workbook_cli(*args: str, env: dict | None = None) -> subprocess.CompletedPro
                           env=os.environ | (env or {}))
 
 
-@pytest.fixture()
+@pytest.fixture
 def cleanup():
     """Remove this test's labelled objects afterwards, also when the test fails."""
     yield
@@ -80,7 +88,8 @@ def test_ensure_docker_as_an_unprivileged_user_gives_one_clear_line():
 
 
 def test_env_file_is_made_from_the_example_with_random_secrets(tmp_path):
-    (tmp_path / ".env.example").write_text("# comment\nPOSTGRES_USER=links\nPOSTGRES_PASSWORD=\nSECRET_KEY=\n")
+    (tmp_path / ".env.example").write_text(
+        "# comment\nPOSTGRES_USER=links\nPOSTGRES_PASSWORD=\nSECRET_KEY=\n")
     stage = tmp_path / "stages" / "99-example"
     stage.mkdir(parents=True)
     (tmp_path / ".env.example").rename(stage / ".env.example")
@@ -168,7 +177,8 @@ def test_build_reports_cached_and_executed_steps(tmp_path):
      "the Docker daemon is not running"),
     ("ERROR: failed to solve: failed to copy files: write /var/lib/docker/x: no space left on device",
      "the disk is full"),
-    ("permission denied while trying to connect to the Docker daemon socket", "may not use the Docker daemon"),
+    ("permission denied while trying to connect to the Docker daemon socket",
+     "may not use the Docker daemon"),
     ("Bind for 127.0.0.1:8000 failed: port is already allocated", "already in use (127.0.0.1:8000)"),
 ], ids=["daemon-down", "disk-full", "no-permission", "port-allocated"])
 def test_each_docker_failure_gets_its_own_message(stderr, expected):

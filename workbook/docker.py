@@ -13,6 +13,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,9 +201,9 @@ def run(image: str, *, owner: str, name: str | None = None, ports: Iterable[int 
         command: Iterable[str] = (), extra: Iterable[str] = ()) -> Container:
     """`docker run --detach` with the workbook label; each port is published on 127.0.0.1 at a free
     host port (read it back with Container.host_port). Use as a context manager for clean-up."""
-    args = ["run", "--detach", "--label", f"{LABEL}={owner}"]
-    if name:
-        args += ["--name", name]
+    # Always named, so that a container Docker created but could not start is still removed.
+    name = name or f"{owner}-{uuid.uuid4().hex[:8]}"
+    args = ["run", "--detach", "--label", f"{LABEL}={owner}", "--name", name]
     for port in ports:
         args += ["--publish", f"127.0.0.1::{port}"]
     for key, value in (env or {}).items():
@@ -210,9 +211,16 @@ def run(image: str, *, owner: str, name: str | None = None, ports: Iterable[int 
     for source, target in (volumes or {}).items():
         args += ["--volume", f"{source}:{target}"]
     args += [*extra, image, *command]
-    container_id = docker(*args).stdout.strip()
-    container = Container(id=container_id, name=name or container_id[:12])
-    return container
+    try:
+        container_id = docker(*args).stdout.strip()
+    except WorkbookError:
+        docker("rm", "--force", "--volumes", name, check=False)
+        raise
+    return Container(id=container_id, name=name)
+
+
+# Traffic to 127.0.0.1 never goes through an HTTP proxy that the environment may configure.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def wait_http(url: str, *, timeout: float = 60, status: int = 200,
@@ -226,7 +234,7 @@ def wait_http(url: str, *, timeout: float = 60, status: int = 200,
             raise WorkbookError(f"container {container.name} exited before {url} answered; "
                                 "its last log lines:", _tail(container.logs()))
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with _NO_PROXY.open(url, timeout=2) as response:
                 return response.read().decode() if response.status == status else None
         except urllib.error.HTTPError as exc:
             return exc.read().decode() if exc.code == status else None

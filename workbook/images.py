@@ -79,7 +79,9 @@ def status(image: Official) -> str:
     if not image_exists(image.ref):
         return "missing"
     labels = image_labels(image.ref)
-    if labels.get(OFFLINE_LABEL) != "true":
+    # Labels are inherited: an image built FROM a stand-in carries offline=true too, but only the
+    # stand-in itself says that it replaces this very reference.
+    if labels.get(OFFLINE_LABEL) != "true" or labels.get(REPLACES_LABEL) != image.ref:
         return "official"
     return "stand-in" if labels.get(RECIPE_LABEL) == recipe_hash(image) else "stale stand-in"
 

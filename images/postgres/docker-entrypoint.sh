@@ -51,8 +51,10 @@ docker_verify_minimum_env() {
 }
 
 docker_init_database_dir() {
+	# POSTGRES_INITDB_ARGS is split into words on purpose, as upstream does.
+	# shellcheck disable=SC2086
 	initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
-		$POSTGRES_INITDB_ARGS "$@"
+		$POSTGRES_INITDB_ARGS
 }
 
 docker_setup_hba_conf() {
@@ -61,7 +63,7 @@ docker_setup_hba_conf() {
 }
 
 docker_process_sql() {
-	PGHOST= PGHOSTADDR= psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc \
+	PGHOST='' PGHOSTADDR='' psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc \
 		--dbname "${POSTGRES_DB_FOR_SQL:-$POSTGRES_DB}" "$@"
 }
 
@@ -71,7 +73,11 @@ docker_process_init_files() {
 		case "$f" in
 			*.sh)
 				if [ -x "$f" ]; then echo "$0: running $f"; "$f"
-				else echo "$0: sourcing $f"; . "$f"; fi ;;
+				else
+					echo "$0: sourcing $f"
+					# shellcheck disable=SC1090
+					. "$f"
+				fi ;;
 			*.sql)    echo "$0: running $f"; docker_process_sql -f "$f"; echo ;;
 			*.sql.gz) echo "$0: running $f"; gunzip -c "$f" | docker_process_sql; echo ;;
 			*)        echo "$0: ignoring $f" ;;
@@ -105,7 +111,7 @@ _main() {
 		docker_create_db_directories
 		if [ "$(id -u)" = '0' ]; then
 			# Drop root: the server runs as the postgres user.
-			exec setpriv --reuid=postgres --regid=postgres --init-groups "$BASH_SOURCE" "$@"
+			exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
 		fi
 		if [ ! -s "$PGDATA/PG_VERSION" ]; then
 			docker_verify_minimum_env

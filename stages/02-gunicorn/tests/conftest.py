@@ -12,6 +12,10 @@ import requests
 import testinfra
 from pytest_docker.plugin import get_docker_services
 
+# Test traffic goes to 127.0.0.1 directly, never through a proxy the machine may configure.
+for _variable in ("NO_PROXY", "no_proxy"):
+    os.environ[_variable] = ",".join(filter(None, [os.environ.get(_variable), "127.0.0.1", "localhost"]))
+
 STAGE_DIR = Path(__file__).resolve().parent.parent
 # Our own compose project name: the tests never touch a stack the reader started by hand.
 PROJECT = "wbtest-02-gunicorn"
