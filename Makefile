@@ -8,7 +8,10 @@ VENV   := .venv
 BIN    := $(abspath $(VENV))/bin
 DOCS_PORT ?= 8001
 
-.PHONY: start stop test setup venv engine images doctor cleanup lock lint help
+MERMAID_VERSION := 11.17.2
+MERMAID_JS := docs/assets/javascripts/mermaid.min.js
+
+.PHONY: start stop test setup venv engine images browser docs notebooks doctor cleanup lock help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -19,10 +22,10 @@ start: setup
 stop:
 	@$(BIN)/workbook stop
 
-test: setup
+test: setup browser
 	@$(BIN)/pytest
 
-setup: venv engine images
+setup: venv engine images $(MERMAID_JS)
 
 venv: $(VENV)/.installed
 
@@ -41,6 +44,26 @@ engine:
 
 images: venv engine
 	@$(BIN)/workbook images
+
+browser:
+	@./scripts/ensure-chromium.sh
+
+# The docs site, built strictly into site/ (make start serves it live instead).
+docs: venv $(MERMAID_JS)
+	@$(BIN)/mkdocs build --strict
+
+# Mermaid for the diagrams, served by the site itself: material would otherwise fetch it from a
+# CDN, and the site makes no outside requests. Taken from the npm registry, pinned.
+$(MERMAID_JS):
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is needed once to fetch mermaid (apt-get install npm)"; exit 1; }
+	@mkdir -p $(@D)
+	@tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent mermaid@$(MERMAID_VERSION) >/dev/null \
+	  && tar -xzf mermaid-$(MERMAID_VERSION).tgz package/dist/mermaid.min.js) \
+	  && mv $$tmp/package/dist/mermaid.min.js $@; rm -rf $$tmp
+
+# JupyterLab on 127.0.0.1 with the workbook's kernel (this venv's Python).
+notebooks: setup
+	@$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --no-browser --notebook-dir=notebooks
 
 doctor: venv
 	@$(BIN)/workbook doctor

@@ -6,12 +6,13 @@ import argparse
 import secrets
 import sys
 
-from . import STAGES_DIR, doctor, images
+from . import STAGES_DIR, docs_server, doctor, images
 from .docker import docker, remove_leftovers
 from .errors import WorkbookError
 
 # `make start` runs the most advanced finished stage under this compose project name.
 START_PROJECT = "workbook"
+DOCS_PORT = 8001
 
 
 def latest_stage():
@@ -57,18 +58,21 @@ def ensure_env_file(stage) -> None:
 def cmd_start(args) -> int:
     stage = latest_stage()
     ensure_env_file(stage)
-    print(f"starting {stage.name} (compose project '{START_PROJECT}') ...", flush=True)
-    docker("compose", "--project-name", START_PROJECT, "up", "--build", "--detach", "--wait",
+    print(f"starting {stage.name} (compose project '{args.project}') ...", flush=True)
+    docker("compose", "--project-name", args.project, "up", "--build", "--detach", "--wait",
            cwd=stage, timeout=900)
-    port = docker("compose", "--project-name", START_PROJECT, "port", args.service, str(args.port),
+    port = docker("compose", "--project-name", args.project, "port", args.service, str(args.port),
                   cwd=stage).stdout.strip().rsplit(":", 1)[1]
-    print(f"app:  http://127.0.0.1:{port}/   ({stage.name}; stop with 'make stop')")
+    docs_url = docs_server.start(args.docs_port)
+    print(f"app:  http://127.0.0.1:{port}/   ({stage.name})")
+    print(f"docs: {docs_url}   (stop both with 'make stop')")
     return 0
 
 
 def cmd_stop(args) -> int:
-    docker("compose", "--project-name", START_PROJECT, "down", "--remove-orphans", cwd=latest_stage())
-    print(f"stopped compose project '{START_PROJECT}' (its volumes are kept)")
+    docker("compose", "--project-name", args.project, "down", "--remove-orphans", cwd=latest_stage())
+    print(f"stopped compose project '{args.project}' (its volumes are kept)")
+    print("stopped the docs server" if docs_server.stop(args.docs_port) else "no docs server was running")
     return 0
 
 
@@ -92,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--service", default="web")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_start)
-    sub.add_parser("stop", help="stop what 'start' started").set_defaults(func=cmd_stop)
+    stop = sub.add_parser("stop", help="stop what 'start' started")
+    stop.set_defaults(func=cmd_stop)
+    for command in (p, stop):
+        command.add_argument("--project", default=START_PROJECT, help="compose project name")
+        command.add_argument("--docs-port", type=int, default=DOCS_PORT)
     sub.add_parser("cleanup", help="remove containers, networks and volumes that tests left behind"
                    ).set_defaults(func=cmd_cleanup)
     args = parser.parse_args(argv)

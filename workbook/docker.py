@@ -26,15 +26,15 @@ from .errors import WorkbookError, explain
 TEST_PROJECT_PREFIX = "wbtest-"
 
 
-def docker(*args: str, check: bool = True, timeout: float | None = None,
-           input: str | None = None, cwd: Path | str | None = None) -> subprocess.CompletedProcess:
+def docker(*args: str, check: bool = True, timeout: float | None = None, input: str | None = None,
+           cwd: Path | str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `docker ARGS`, capturing output; raise a WorkbookError that names the cause on failure."""
     if shutil.which("docker") is None:
         raise WorkbookError("the docker command is not installed: run 'make engine' "
                             "or install Docker (https://docs.docker.com/engine/install/)")
     try:
         result = subprocess.run(["docker", *args], capture_output=True, text=True,
-                                timeout=timeout, input=input, cwd=cwd)
+                                timeout=timeout, input=input, cwd=cwd, env=env)
     except subprocess.TimeoutExpired as exc:
         raise WorkbookError(f"docker {' '.join(args[:2])} did not finish within {timeout} s") from exc
     if check and result.returncode != 0:

@@ -1,0 +1,130 @@
+"""The docs site: a strict build, then a real browser (the distribution's Chromium, driven by
+Playwright) on every page: renders with no console error, no broken internal link, no request
+leaves 127.0.0.1, search finds a stage. Screenshots go to test-artifacts/."""
+
+import functools
+import http.server
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urldefrag, urlparse
+
+import pytest
+
+from workbook import REPO_ROOT, STAGES_DIR
+
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+# As root in a container-like machine, Chromium needs --no-sandbox; the rest keep it from
+# reaching out to the network on its own.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("site")
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    result = subprocess.run([str(mkdocs), "build", "--strict", "--site-dir", str(target)],
+                            cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return target
+
+
+def test_strict_build_succeeds(site):
+    assert (site / "index.html").is_file()
+
+
+def test_every_stage_has_a_page_and_a_changes_page(site):
+    stages = sorted(p.name for p in STAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
+    for stage in stages:
+        assert (site / "stages" / stage / "index.html").is_file(), stage
+    for old, new in zip(stages, stages[1:], strict=False):
+        page = (site / "changes" / f"{old}-to-{new}" / "index.html").read_text()
+        assert "language-diff" in page or "highlight" in page
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler.log_message = lambda *args: None
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).exists(), "run 'make browser' to install the distribution's chromium"
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def pages_of(site: Path) -> list[str]:
+    """Every page of the built site, as a path relative to its root ('' is the home page)."""
+    pages = []
+    for index in site.rglob("index.html"):
+        relative = index.parent.relative_to(site).as_posix()
+        if relative.split("/")[0] not in ("assets", "search"):
+            pages.append("" if relative == "." else relative + "/")
+    return sorted(pages)
+
+
+def test_every_page_renders_without_console_errors_or_broken_links(site, server, browser):
+    context = browser.new_context()
+    outside, problems, checked = [], [], set()
+
+    def guard(route):  # the site must not need anything but itself
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and problems.append(f"{page.url}: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
+    links = set()
+    paths = pages_of(site)
+    assert len(paths) >= 8
+    for path in paths:
+        response = page.goto(server + path, wait_until="networkidle")
+        assert response.status == 200, path
+        assert page.locator("article h1").count() >= 1 or "notebooks" in path, f"{path} has no title"
+        links |= set(page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"))
+        checked.add(path)
+    for link in sorted(links):
+        url, _ = urldefrag(link)
+        if url.startswith(server):
+            target = site / url[len(server):]
+            exists = (target / "index.html").is_file() if url.endswith("/") else target.exists()
+            if not exists:
+                problems.append(f"broken internal link: {url}")
+    context.close()
+    assert problems == []
+    assert outside == [], "the site requested resources outside 127.0.0.1"
+
+
+def test_search_finds_a_stage_and_screenshots(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server, wait_until="networkidle")
+    page.screenshot(path=str(ARTIFACTS / "docs-home.png"), full_page=False)
+    page.locator("label.md-header__button[for='__search']").click()
+    page.locator("input.md-search__input").fill("gunicorn")
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(timeout=15000)
+    titles = " ".join(results.all_inner_texts())
+    assert "02" in titles or "gunicorn" in titles.lower()
+    page.goto(server + "stages/02-gunicorn/", wait_until="networkidle")
+    page.screenshot(path=str(ARTIFACTS / "docs-stage-02.png"), full_page=False)
+    page.close()
+    assert (ARTIFACTS / "docs-home.png").stat().st_size > 10_000

@@ -1,0 +1,46 @@
+"""`make start`'s main job, end to end: the most advanced stage and the docs site come up on
+127.0.0.1 and both printed URLs answer; `stop` takes both down."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+
+from workbook import REPO_ROOT
+from workbook.docker import leftovers, wait_http
+
+PROJECT = "wbtest-start"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def workbook(*args: str) -> subprocess.CompletedProcess:
+    # An empty WEB_PORT lets Docker pick a free port, so a stack the reader started stays untouched.
+    return subprocess.run([sys.executable, "-m", "workbook", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, env=os.environ | {"WEB_PORT": ""}, timeout=900)
+
+
+def test_start_serves_the_app_and_the_docs_then_stop_removes_them():
+    docs_port = str(free_port())
+    try:
+        started = workbook("start", "--project", PROJECT, "--docs-port", docs_port)
+        assert started.returncode == 0, started.stdout + started.stderr
+        app_url = re.search(r"app:\s+(http://127\.0\.0\.1:\d+/)", started.stdout).group(1)
+        docs_url = re.search(r"docs:\s+(http://127\.0\.0\.1:\d+/)", started.stdout).group(1)
+        assert docs_url == f"http://127.0.0.1:{docs_port}/"
+        assert '"status": "ok"' in wait_http(app_url + "readyz", timeout=60).replace('":"', '": "')
+        assert "Flask Container Workbook" in wait_http(docs_url, timeout=60)
+    finally:
+        stopped = workbook("stop", "--project", PROJECT, "--docs-port", docs_port)
+        subprocess.run(["docker", "compose", "--project-name", PROJECT, "down", "--volumes"],
+                       cwd=REPO_ROOT / "stages", capture_output=True)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped the docs server" in stopped.stdout
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", int(docs_port))) != 0
+    assert not any(PROJECT in name for names in leftovers().values() for name in names)
