@@ -11,7 +11,7 @@ DOCS_PORT ?= 8001
 MERMAID_VERSION := 11.17.2
 MERMAID_JS := docs/assets/javascripts/mermaid.min.js
 
-.PHONY: start stop test setup venv engine images browser docs notebooks doctor cleanup lock help
+.PHONY: start stop test setup venv engine images browser docs notebooks bench doctor cleanup lock help
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -46,7 +46,11 @@ images: venv engine
 	@$(BIN)/workbook images
 
 browser:
-	@./scripts/ensure-chromium.sh
+	@./scripts/ensure-packages.sh chromium wrk
+
+# Every stage measured side by side (several minutes); writes bench/results.json for the docs.
+bench: setup browser
+	@$(BIN)/workbook bench
 
 # The docs site, built strictly into site/ (make start serves it live instead).
 docs: venv $(MERMAID_JS)

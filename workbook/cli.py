@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+import time
+from pathlib import Path
 
-from . import STAGES_DIR, docs_server, doctor, images
+from . import REPO_ROOT, STAGES_DIR, docs_server, doctor, images
 from .docker import docker, remove_leftovers
 from .errors import WorkbookError
 
@@ -83,6 +85,27 @@ def cmd_cleanup(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+
+    started = time.monotonic()
+
+    def progress(stage: str, step: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {stage}: {step}", flush=True)
+
+    mode = "quick" if args.quick else "full"
+    results = bench.run_benchmark(mode, Path(args.output), progress)
+    print(f"\nwrote {args.output} ({mode}, {results['meta']['seconds']:.0f} s)")
+    for name, value in results["ratios"].items():
+        print(f"  {name:<45} {value:6.2f}")
+    if args.check:
+        failures = bench.check(results, bench.load_config(mode)[1])
+        for failure in failures:
+            print(f"threshold missed: {failure}", file=sys.stderr)
+        return 1 if failures else 0
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     for command in (p, stop):
         command.add_argument("--project", default=START_PROJECT, help="compose project name")
         command.add_argument("--docs-port", type=int, default=DOCS_PORT)
+    p = sub.add_parser("bench", help="measure every stage side by side (see bench/config.toml)")
+    p.add_argument("--quick", action="store_true", help="the short run of the test suite")
+    p.add_argument("--output", default=str(REPO_ROOT / "bench" / "results.json"))
+    p.add_argument("--check", action="store_true", help="fail when a threshold is missed")
+    p.set_defaults(func=cmd_bench)
     sub.add_parser("cleanup", help="remove containers, networks and volumes that tests left behind"
                    ).set_defaults(func=cmd_cleanup)
     args = parser.parse_args(argv)

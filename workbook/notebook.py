@@ -25,12 +25,13 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedire
 
 
 class StageRun:
-    """One stage under its own compose project (`wbtest-nb-<stage>`), on a free 127.0.0.1 port."""
+    """One stage under its own compose project (`wbtest-nb-<stage>` unless named), on a free
+    127.0.0.1 port."""
 
-    def __init__(self, stage: str):
+    def __init__(self, stage: str, project: str | None = None):
         self.stage = stage
         self.directory = STAGES_DIR / stage
-        self.project = f"wbtest-nb-{stage}"
+        self.project = project or f"wbtest-nb-{stage}"
         # An empty WEB_PORT lets Docker choose a free port; a stage that needs a password gets a
         # fresh one in the environment (no .env file is written into the stage).
         self.env = os.environ | {"WEB_PORT": "", "POSTGRES_PASSWORD": secrets.token_hex(16)}

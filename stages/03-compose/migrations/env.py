@@ -38,6 +38,7 @@ def run_migrations_online():
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("process_revision_directives", skip_empty_autogenerate)
 
+    # --8<-- [start:lock]
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
@@ -48,6 +49,7 @@ def run_migrations_online():
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                    {"key": MIGRATION_LOCK_KEY})
             context.run_migrations()
+    # --8<-- [end:lock]
 
 
 if context.is_offline_mode():

@@ -1,0 +1,277 @@
+"""`workbook bench`: every stage measured side by side on this machine, in one run.
+
+Figures are medians over repeated runs, with min and max. Load comes from wrk in a separate
+process, sent only to 127.0.0.1. The results go to a JSON file that the docs render.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import tomllib
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import REPO_ROOT, STAGES_DIR, images
+from .docker import build, docker, image_layers, image_size, wait_until
+from .errors import WorkbookError
+from .notebook import StageRun
+
+BENCH_DIR = REPO_ROOT / "bench"
+CONFIG_FILE = BENCH_DIR / "config.toml"
+RESULTS_FILE = BENCH_DIR / "results.json"
+REPORTER = BENCH_DIR / "report.lua"
+BASE_IMAGE = "python:3.13-slim"
+
+
+def load_config(mode: str) -> tuple[dict, dict]:
+    config = tomllib.loads(CONFIG_FILE.read_text())
+    return config[mode], config["thresholds"]
+
+
+def stages() -> list[str]:
+    return sorted(p.name for p in STAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": values}
+
+
+# --- one figure each ------------------------------------------------------------------------
+
+def measure_startup(run: StageRun) -> dict:
+    """Seconds from `compose up` to the first 200 on /healthz, and to healthy (if checked)."""
+    run.compose("down", "--volumes", "--remove-orphans")
+    started = time.monotonic()
+    run.compose("up", "--detach")
+    wait_until(lambda: run.status("/healthz") == 200, timeout=120, interval=0.02,
+               what=f"{run.stage} to answer")
+    first_200 = time.monotonic() - started
+    container = run.compose("ps", "--quiet", "web").strip()
+    has_check = docker("inspect", "--format", "{{if .State.Health}}yes{{end}}", container).stdout.strip()
+    healthy = None
+    if has_check:
+        wait_until(lambda: docker("inspect", "--format", "{{.State.Health.Status}}", container)
+                   .stdout.strip() == "healthy", timeout=120, interval=0.05, what=f"{run.stage} healthy")
+        healthy = time.monotonic() - started
+    return {"first_200_s": first_200, "healthy_s": healthy}
+
+
+def measure_image(run: StageRun) -> dict:
+    """Size, layers, and size over the floor (base image + installed packages + app)."""
+    size = image_size(run.image)
+    site = run.exec("web", "python", "-c", "import sys; print(' '.join(p for p in sys.path "
+                    "if p.startswith('/usr/local/lib') and __import__('os').path.isdir(p)))").split()
+    packages = sum(int(run.exec("web", "du", "-sb", path).split()[0]) for path in site)
+    app = int(run.exec("web", "du", "-sb", "/app").split()[0])
+    floor = image_size(BASE_IMAGE) + packages + app
+    return {"size_bytes": size, "layers": sum(1 for layer in image_layers(run.image) if layer.size),
+            "floor_bytes": floor, "over_floor_bytes": size - floor}
+
+
+def wrk(url: str, seconds: float, connections: int, threads: int) -> dict:
+    if shutil.which("wrk") is None:
+        raise WorkbookError("wrk is not installed: apt-get install wrk (make bench installs it)")
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError("load is only ever sent to 127.0.0.1")
+    result = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
+                             "--timeout", "5s", "-s", str(REPORTER), url],
+                            capture_output=True, text=True, timeout=seconds + 60)
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("{")), None)
+    if result.returncode != 0 or line is None:
+        raise WorkbookError(f"wrk against {url} failed", result.stdout[-1500:] + result.stderr[-1500:])
+    return json.loads(line)
+
+
+def memory_mib(containers: list[str], stop: threading.Event, peaks: dict) -> None:
+    """Sample `docker stats` until `stop` is set; keep each container's peak memory in MiB."""
+    units = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1e3 / 2**20,
+             "MB": 1e6 / 2**20, "GB": 1e9 / 2**20}
+    while not stop.is_set():
+        out = docker("stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *containers,
+                     check=False).stdout
+        for line in out.splitlines():
+            name, usage = line.split("\t")
+            number, unit = re.match(r"([\d.]+)\s*([A-Za-z]+)", usage.split("/")[0].strip()).groups()
+            peaks[name] = max(peaks.get(name, 0.0), float(number) * units[unit])
+
+
+def measure_load(run: StageRun, config: dict) -> dict:
+    """wrk on the hot read path (a redirect), with the memory of every container sampled."""
+    status, link = run.post_json("/api/links", {"url": "https://example.org/bench"})
+    if status != 201:
+        raise WorkbookError(f"{run.stage}: could not create the benchmark's link ({status})")
+    url = f"{run.url}/{link['code']}"
+    wrk(url, config["warmup_seconds"], config["connections"], config["threads"])
+    containers = run.compose("ps", "--format", "{{.Name}}").split()
+    peaks: dict[str, float] = {}
+    stop = threading.Event()
+    sampler = threading.Thread(target=memory_mib, args=(containers, stop, peaks), daemon=True)
+    sampler.start()
+    try:
+        figures = wrk(url, config["load_seconds"], config["connections"], config["threads"])
+    finally:
+        stop.set()
+        sampler.join(timeout=30)
+    errors = sum(figures[key] for key in ("connect_errors", "read_errors", "write_errors",
+                                           "timeouts", "status_errors"))
+    return {"rps": figures["requests"] / figures["seconds"], "p50_ms": figures["p50_us"] / 1000,
+            "p99_ms": figures["p99_us"] / 1000, "errors": errors,
+            "memory_mib": {name.removeprefix(run.project + "-"): mib for name, mib in peaks.items()}}
+
+
+def naive_dockerfile(dockerfile: str) -> str:
+    """The same Dockerfile with the code copied before the dependencies are installed."""
+    if "COPY requirements.txt ." not in dockerfile or "\nCOPY . .\n" not in dockerfile:
+        raise WorkbookError("cannot derive the naive layer order from this Dockerfile")
+    return dockerfile.replace("\nCOPY . .\n", "\n").replace("COPY requirements.txt .", "COPY . .")
+
+
+def measure_rebuilds(stage: str, repetitions: int) -> dict:
+    """Rebuild after a code-only change: the stage's layer order against the naive order."""
+    results: dict[str, list[float]] = {"ordered": [], "naive": []}
+    with tempfile.TemporaryDirectory(prefix="workbook-bench-") as tmp:
+        context = Path(tmp) / stage
+        shutil.copytree(STAGES_DIR / stage, context, ignore=shutil.ignore_patterns(
+            ".env", ".venv", "__pycache__", ".pytest_cache"))
+        (context / "Dockerfile.naive").write_text(naive_dockerfile((context / "Dockerfile").read_text()))
+        views = context / "app" / "views.py"
+        for order, dockerfile in (("ordered", "Dockerfile"), ("naive", "Dockerfile.naive")):
+            tag = f"wbtest-bench-{stage}-{order}:{uuid.uuid4().hex[:8]}"
+            try:
+                build(context, tag, dockerfile=context / dockerfile)  # warm the cache
+                for _ in range(repetitions):
+                    views.write_text(views.read_text() + f"\n# code-only change {uuid.uuid4()}\n")
+                    results[order].append(build(context, tag, dockerfile=context / dockerfile).seconds)
+            finally:
+                docker("rmi", tag, check=False)
+    return {f"rebuild_{order}_s": summary(values) for order, values in results.items()}
+
+
+def measure_cold_build(stage: str, repetitions: int) -> dict:
+    tag = f"wbtest-bench-{stage}-cold:{uuid.uuid4().hex[:8]}"
+    try:
+        times = [build(STAGES_DIR / stage, tag, no_cache=True).seconds for _ in range(repetitions)]
+    finally:
+        docker("rmi", tag, check=False)
+    return {"cold_s": summary(times)}
+
+
+# --- the run --------------------------------------------------------------------------------
+
+def measure_stage(stage: str, config: dict, rebuild: bool, progress) -> dict:
+    reps = config["repetitions"]
+    run = StageRun(stage, project=f"wbtest-bench-{stage}")
+    try:
+        progress(stage, "building")
+        run.compose("build")
+        startups = []
+        for i in range(reps):
+            progress(stage, f"start-up {i + 1}/{reps}")
+            startups.append(measure_startup(run))
+        result = {"startup": {"first_200_s": summary([s["first_200_s"] for s in startups]),
+                              "healthy_s": summary([s["healthy_s"] for s in startups])
+                              if startups[0]["healthy_s"] is not None else None}}
+        result["image"] = measure_image(run)
+        loads = []
+        for i in range(reps):
+            progress(stage, f"load {i + 1}/{reps} ({config['load_seconds']} s)")
+            loads.append(measure_load(run, config))
+        memory_names = loads[0]["memory_mib"].keys()
+        result["load"] = {key: summary([load[key] for load in loads]) for key in ("rps", "p50_ms", "p99_ms")}
+        result["load"]["errors"] = sum(load["errors"] for load in loads)
+        result["load"]["memory_mib"] = {name: summary([load["memory_mib"].get(name, 0.0) for load in loads])
+                                        for name in memory_names}
+    finally:
+        run.down()
+    result["build"] = {}
+    if rebuild:
+        progress(stage, "rebuilds after a code-only change")
+        result["build"].update(measure_rebuilds(stage, reps))
+    if config["cold_build"]:
+        progress(stage, "cold builds")
+        result["build"].update(measure_cold_build(stage, reps))
+    return result
+
+
+def ratios(results: dict) -> dict[str, float]:
+    stage_results = results["stages"]
+    names = sorted(stage_results)
+    first = names[0]
+    found = {}
+
+    def rps(stage):
+        return stage_results[stage]["load"]["rps"]["median"]
+
+    for before, after in zip(names, names[1:], strict=False):
+        found[f"rps_{_key(after)}_over_{_key(before)}"] = rps(after) / rps(before)
+    for stage in names[1:]:
+        found[f"image_{_key(stage)}_over_{_key(first)}"] = (
+            stage_results[stage]["image"]["size_bytes"] / stage_results[first]["image"]["size_bytes"])
+    for stage in names:
+        build_figures = stage_results[stage]["build"]
+        if "rebuild_ordered_s" in build_figures:
+            found[f"rebuild_ordered_over_naive_{_key(stage)}"] = (
+                build_figures["rebuild_ordered_s"]["median"] / build_figures["rebuild_naive_s"]["median"])
+    return found
+
+
+def _key(stage: str) -> str:
+    return stage.replace("-", "_")
+
+
+def check(results: dict, thresholds: dict) -> list[str]:
+    """Each threshold that the results miss, as a sentence."""
+    failures = []
+    found = results["ratios"]
+    for name, limit in thresholds.items():
+        if name == "max_errors":
+            for stage, figures in results["stages"].items():
+                if figures["load"]["errors"] > limit:
+                    failures.append(f"{stage}: {figures['load']['errors']} failed requests under load")
+        elif name.startswith("max_rebuild_ordered_over_naive"):
+            for ratio_name, value in found.items():
+                if ratio_name.startswith("rebuild_ordered_over_naive") and value > limit:
+                    failures.append(f"{ratio_name} = {value:.2f}, above {limit}")
+        else:
+            bound, ratio_name = name.split("_", 1)
+            value = found.get(ratio_name)
+            if value is None:
+                failures.append(f"{ratio_name} was not measured")
+            elif (bound == "min" and value < limit) or (bound == "max" and value > limit):
+                side = "below" if bound == "min" else "above"
+                failures.append(f"{ratio_name} = {value:.2f}, {side} {limit}")
+    return failures
+
+
+def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None) -> dict:
+    config, _ = load_config(mode)
+    progress = progress or (lambda stage, step: None)
+    names = stages()
+    rebuild_for = names if config["rebuild_stages"] == "all" else names[-1:]
+    started = time.monotonic()
+    results = {
+        "meta": {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "mode": mode, "config": config, "cores": os.cpu_count(), "machine": platform.machine(),
+            "engine": docker("version", "--format", "{{.Server.Version}}").stdout.strip(),
+            "images": {image.ref: images.status(image) for image in images.OFFICIAL_IMAGES
+                       if image.ref != images.BASE},
+        },
+        "stages": {stage: measure_stage(stage, config, stage in rebuild_for, progress) for stage in names},
+    }
+    results["ratios"] = ratios(results)
+    results["meta"]["seconds"] = time.monotonic() - started
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    return results
