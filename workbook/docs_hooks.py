@@ -1,17 +1,20 @@
 """MkDocs hooks: pages generated from the repository at build time, never written by hand.
 
 - changes/<a>-to-<b>.md: for each pair of consecutive stages, a unified diff per changed file.
+- benchmarks/results.md: the tables and charts of bench/results.json, as `make bench` wrote it.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 
 from mkdocs.structure.files import File, Files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAGES_DIR = REPO_ROOT / "stages"
+RESULTS_FILE = REPO_ROOT / "bench" / "results.json"
 # Local state that is not part of a stage (all of it ignored by git).
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".venv", ".ruff_cache"}
 SKIP_NAMES = {".env"}
@@ -55,9 +58,88 @@ def changes_page(old: Path, new: Path) -> str:
     return "\n".join(lines)
 
 
+def _mb(value: float) -> str:
+    return f"{value / 1e6:.1f}"
+
+
+def _spread(figure: dict | None, digits: int = 1) -> str:
+    """A median with its min and max: '12.3 (11.9 – 13.0)'."""
+    if not figure:
+        return "–"
+    return f"{figure['median']:.{digits}f} ({figure['min']:.{digits}f} – {figure['max']:.{digits}f})"
+
+
+def _bar_chart(title: str, axis: str, values: dict[str, float]) -> list[str]:
+    names = ", ".join(f'"{name}"' for name in values)
+    top = max(values.values()) * 1.15
+    bars = ", ".join(f"{value:.1f}" for value in values.values())
+    return ["```mermaid", "xychart-beta", f'    title "{title}"', f"    x-axis [{names}]",
+            f'    y-axis "{axis}" 0 --> {top:.0f}', f"    bar [{bars}]", "```", ""]
+
+
+def results_page() -> str:
+    lines = ["# Benchmark results", ""]
+    if not RESULTS_FILE.exists():
+        return "\n".join(lines + ["No measurements yet: run `make bench` to make them on your machine."])
+    results = json.loads(RESULTS_FILE.read_text())
+    meta, by_stage = results["meta"], results["stages"]
+    standins = [ref for ref, state in meta["images"].items() if state == "stand-in"]
+    lines += [f"Measured by `make bench` ({meta['mode']} run) on {meta['date'][:10]}: "
+              f"{meta['cores']} cores ({meta['machine']}), Docker Engine {meta['engine']}, "
+              f"{meta['config']['repetitions']} runs per figure, shown as median (min – max). "
+              "The method is on [the benchmarks page](../benchmarks.md).", ""]
+    if standins:
+        lines += ['!!! note "Offline stand-ins"',
+                  f"    These figures were measured with the offline stand-ins of {', '.join(standins)}"
+                  " (see [Offline images](../offline-images.md)); sizes differ a little from the "
+                  "official images.", ""]
+    first = next(iter(by_stage.values()))["image"]["size_bytes"]
+    lines += ["## Image size", "",
+              "| Stage | Size (MB) | Layers | Floor (MB) | Over the floor (MB) | vs. first stage |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for stage, figures in by_stage.items():
+        image = figures["image"]
+        lines.append(f"| {stage} | {_mb(image['size_bytes'])} | {image['layers']} | "
+                     f"{_mb(image['floor_bytes'])} | {_mb(image['over_floor_bytes'])} | "
+                     f"{image['size_bytes'] / first:.2f}× |")
+    lines += ["", "The floor is the base image plus the installed Python packages plus the app: what "
+              "the image cannot do without. Everything over it is weight a later stage can remove.", ""]
+    sizes = {stage: figures["image"]["size_bytes"] / 1e6 for stage, figures in by_stage.items()}
+    lines += _bar_chart("Image size (MB)", "MB", sizes)
+    lines += ["## Build time", "", "| Stage | Cold build (s) | Rebuild after a code change (s) | "
+              "Same, code copied before dependencies (s) |", "| --- | ---: | ---: | ---: |"]
+    for stage, figures in by_stage.items():
+        build = figures["build"]
+        lines.append(f"| {stage} | {_spread(build.get('cold_s'))} | "
+                     f"{_spread(build.get('rebuild_ordered_s'))} | {_spread(build.get('rebuild_naive_s'))} |")
+    lines += ["", "## Start-up", "", "| Stage | `compose up` to first 200 (s) | to healthy (s) |",
+              "| --- | ---: | ---: |"]
+    for stage, figures in by_stage.items():
+        startup = figures["startup"]
+        lines.append(f"| {stage} | {_spread(startup['first_200_s'])} | "
+                     f"{_spread(startup['healthy_s'])} |")
+    config = meta["config"]
+    lines += ["", "## Under load", "",
+              f"wrk with {config['connections']} connections for {config['load_seconds']} s on the "
+              "redirect (`GET /<code>`, the hot read path), from a separate process on 127.0.0.1.", "",
+              "| Stage | Requests/s | p50 (ms) | p99 (ms) | Failed requests | Peak memory (MiB) |",
+              "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for stage, figures in by_stage.items():
+        load = figures["load"]
+        memory = ", ".join(f"{name}: {mib['median']:.0f}" for name, mib in load["memory_mib"].items())
+        lines.append(f"| {stage} | {_spread(load['rps'], 0)} | {_spread(load['p50_ms'])} | "
+                     f"{_spread(load['p99_ms'])} | {load['errors']} | {memory} |")
+    lines += [""] + _bar_chart("Requests per second", "req/s",
+                               {s: f["load"]["rps"]["median"] for s, f in by_stage.items()})
+    lines += ["## Ratios", "", "| Ratio | Value |", "| --- | ---: |"]
+    lines += [f"| `{name}` | {value:.2f} |" for name, value in results["ratios"].items()]
+    return "\n".join(lines) + "\n"
+
+
 def on_files(files: Files, config) -> Files:
     ordered = stages()
     for old, new in zip(ordered, ordered[1:], strict=False):
         files.append(File.generated(config, f"changes/{old.name}-to-{new.name}.md",
                                     content=changes_page(old, new)))
+    files.append(File.generated(config, "benchmarks/results.md", content=results_page()))
     return files
