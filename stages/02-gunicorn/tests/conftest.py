@@ -92,13 +92,19 @@ class Stack:
     def wait_until_answering(self, path: str = "/healthz", timeout: float = 60) -> str:
         """Wait on the condition (an HTTP 200), never a fixed sleep; return the base URL."""
         url = self.url()
-        deadline = time.monotonic() + timeout
-        while not answers(url + path):
-            if time.monotonic() > deadline:
-                logs = self.compose("logs", "--tail", "30", check=False).stdout
-                pytest.fail(f"{url}{path} did not answer 200 within {timeout} s; logs:\n{logs}")
-            time.sleep(0.2)
+        wait_for(lambda: answers(url + path), timeout, f"{url}{path} to answer 200",
+                 on_timeout=lambda: self.compose("logs", "--tail", "30", check=False).stdout)
         return url
+
+
+def wait_for(condition, timeout: float, what: str, on_timeout=lambda: ""):
+    """Poll until the condition holds and return its value; fail clearly after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{on_timeout()}")
+        time.sleep(0.1)
+    return result
 
 
 def answers(url: str) -> bool:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import STAGE_DIR
+from conftest import STAGE_DIR, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -68,13 +68,9 @@ def test_a_killed_worker_is_replaced(host, base_url):
     before = workers(host)
     victim = min(before)
     host.run(f"kill -9 {victim}")
-    deadline = time.monotonic() + 30
-    while True:  # wait on the condition: the master has forked a replacement
-        now = workers(host)
-        if victim not in now and len(now) == len(before):
-            break
-        assert time.monotonic() < deadline, f"worker {victim} was not replaced: {now}"
-        time.sleep(0.2)
+    # Wait on the condition: the master has forked a replacement for the killed worker.
+    wait_for(lambda: victim not in (now := workers(host)) and len(now) == len(before), 30,
+             f"worker {victim} to be replaced")
     assert requests.get(f"{base_url}/healthz", timeout=5).status_code == 200
 
 
@@ -115,14 +111,6 @@ def run_container():
     yield run
     for container in started:
         subprocess.run(["docker", "rm", "--force", "--volumes", container], capture_output=True)
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return result
 
 
 def running(container: str) -> bool:

@@ -4,23 +4,13 @@ when the password is wrong."""
 
 import json
 import subprocess
-import time
 
 import pytest
 import requests
 import testinfra
-from conftest import PROJECT, Stack
+from conftest import PROJECT, Stack, wait_for
 
 pytestmark = pytest.mark.docker
-
-
-def wait_for(condition, timeout: float, what: str):
-    """Poll until the condition holds (never a fixed sleep); fail clearly after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.2)
-    return result
 
 
 def status_of(url: str) -> int | None:
