@@ -4,6 +4,8 @@
 # Both set up what they need first (venv, Docker Engine, base images) and are idempotent.
 
 PYTHON ?= python3
+# mkdocs-material prints a notice about MkDocs 2 on every build; it is not about this site.
+export NO_MKDOCS_2_WARNING := 1
 VENV   := .venv
 BIN    := $(abspath $(VENV))/bin
 DOCS_PORT ?= 8001

@@ -118,8 +118,10 @@ def test_search_finds_a_stage_and_screenshots(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(server, wait_until="networkidle")
     page.screenshot(path=str(ARTIFACTS / "docs-home.png"), full_page=False)
-    page.locator("label.md-header__button[for='__search']").click()
-    page.locator("input.md-search__input").fill("gunicorn")
+    # At this width material shows the search field in the header itself.
+    page.locator("input.md-search__input").click()
+    # Typed key by key: material's search reacts to key events, not to a programmatic fill.
+    page.locator("input.md-search__input").press_sequentially("gunicorn", delay=20)
     results = page.locator(".md-search-result__item")
     results.first.wait_for(timeout=15000)
     titles = " ".join(results.all_inner_texts())

@@ -25,10 +25,25 @@ _PERMISSION = re.compile(r"permission denied while trying to connect to the Dock
 _FAILED_STEP = re.compile(r"^ERROR: (failed to solve|failed to build).*$", re.MULTILINE)
 
 
+# Subcommands of `docker compose` and `docker buildx`, to name a failed command without its options.
+_SUBCOMMANDS = {"up", "down", "build", "ps", "port", "logs", "exec", "run", "stop", "start", "config",
+                "images", "pull", "create", "rm", "restart", "kill", "version"}
+
+
+def command_name(args: list[str]) -> str:
+    """'docker compose up' for ['compose', '--project-name', 'x', 'up', '--wait'], and the like."""
+    words = args[:1]
+    if args and args[0] in ("compose", "buildx"):
+        words += [next((a for a in args[1:] if a in _SUBCOMMANDS), "")]
+    elif len(args) > 1 and not args[1].startswith("-"):
+        words.append(args[1])
+    return " ".join(["docker", *filter(None, words)])
+
+
 def explain(args: list[str], stderr: str, stdout: str = "") -> WorkbookError:
     """Turn a failed docker command into the one message that names its cause."""
     text = f"{stdout}\n{stderr}"
-    command = "docker " + " ".join(args[:2])
+    command = command_name(args)
     if _PERMISSION.search(text):
         return WorkbookError("this user may not use the Docker daemon: run as root or add the user "
                              "to the 'docker' group")
