@@ -69,7 +69,7 @@ $(MERMAID_JS):
 
 # JupyterLab on 127.0.0.1 with the workbook's kernel (this venv's Python).
 notebooks: setup
-	@$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --no-browser --notebook-dir=notebooks
+	@$(BIN)/workbook notebooks
 
 doctor: venv
 	@$(BIN)/workbook doctor

@@ -1,11 +1,17 @@
 """Every stage has a notebook; each runs top to bottom against real Docker and is committed with
 its outputs stripped (so diffs show code and prose only; outputs are made by running it)."""
 
+import json
+import socket
+import subprocess
+import sys
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
 from workbook import REPO_ROOT, STAGES_DIR
+from workbook.docker import wait_http
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 STAGES = sorted(p.name for p in STAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
@@ -33,3 +39,21 @@ def test_notebook_runs_top_to_bottom(stage):
     outputs = "".join(str(output) for cell in notebook.cells for output in cell.get("outputs", []))
     assert f"{stage} is up at http://127.0.0.1:" in outputs
     assert f"wbtest-nb-{stage} removed" in outputs
+
+
+def test_make_notebooks_serves_jupyterlab_on_loopback_with_a_python_kernel():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "workbook", "notebooks", "--port", str(port),
+                               "--token", "workbook-test"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        specs = json.loads(wait_http(f"http://127.0.0.1:{port}/api/kernelspecs?token=workbook-test",
+                                     timeout=90))
+        assert "python3" in specs["kernelspecs"]
+        contents = json.loads(wait_http(f"http://127.0.0.1:{port}/api/contents?token=workbook-test"))
+        assert {item["name"] for item in contents["content"]} >= {f"{s}.ipynb" for s in STAGES}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

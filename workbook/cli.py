@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 import time
@@ -85,6 +86,17 @@ def cmd_cleanup(args) -> int:
     return 0
 
 
+def cmd_notebooks(args) -> int:
+    """JupyterLab on 127.0.0.1 only, in notebooks/, with this venv's Python as the kernel."""
+    jupyter = Path(sys.executable).parent / "jupyter"
+    command = [str(jupyter), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+               f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
+               f"--ServerApp.root_dir={REPO_ROOT / 'notebooks'}"]
+    if args.token is not None:
+        command.append(f"--IdentityProvider.token={args.token}")
+    os.execv(command[0], command)
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
@@ -124,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     for command in (p, stop):
         command.add_argument("--project", default=START_PROJECT, help="compose project name")
         command.add_argument("--docs-port", type=int, default=DOCS_PORT)
+    p = sub.add_parser("notebooks", help="JupyterLab on 127.0.0.1 with the workbook's kernel")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--token", help="access token (default: JupyterLab makes one and prints it)")
+    p.set_defaults(func=cmd_notebooks)
     p = sub.add_parser("bench", help="measure every stage side by side (see bench/config.toml)")
     p.add_argument("--quick", action="store_true", help="the short run of the test suite")
     p.add_argument("--output", default=str(REPO_ROOT / "bench" / "results.json"))
