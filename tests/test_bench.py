@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from workbook import REPO_ROOT, bench
+from workbook import REPO_ROOT, bench, stages
 from workbook.docker import leftovers
 
 
@@ -20,7 +20,7 @@ def test_quick_benchmark_meets_its_thresholds(tmp_path):
     assert elapsed < 120, f"the quick run took {elapsed:.0f} s"
 
     results = json.loads(output.read_text())
-    assert sorted(results["stages"]) == bench.stages()
+    assert sorted(results["stages"]) == stages.names()
     for stage, figures in results["stages"].items():
         assert figures["load"]["errors"] == 0, stage
         assert figures["load"]["rps"]["median"] > 0

@@ -50,3 +50,21 @@ def test_stage_suite_is_also_found_from_the_repository_root(stage):
     # Node ids relative to the stage (rootdir = the stage, from its pytest.ini), not to the root.
     assert node_ids
     assert all(node.startswith("tests/") for node in node_ids), node_ids[:3]
+
+
+def pins(path) -> dict[str, str]:
+    """name -> version of every `name==version` line of a requirements or lock file."""
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\[\]-]+)==([^\s;\\]+)", line)
+        if match:
+            found[re.sub(r"\[.*\]", "", match.group(1)).lower()] = match.group(2)
+    return found
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_the_workbook_lock_installs_the_stage_pins(stage):
+    """`make test` runs each stage's suite in the workbook's venv: its pins must be the stage's."""
+    lock = pins(REPO_ROOT / "requirements" / "workbook.lock")
+    for name, version in pins(stage / "requirements-dev.txt").items():
+        assert lock.get(name) == version, f"{stage.name}: {name}=={version}, lock has {lock.get(name)}"

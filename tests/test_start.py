@@ -20,9 +20,9 @@ def free_port() -> int:
 
 
 def workbook(*args: str) -> subprocess.CompletedProcess:
-    # An empty WEB_PORT lets Docker pick a free port, so a stack the reader started stays untouched.
+    # Empty WEB_PORT/HTTP_PORT let Docker pick free ports: a stack the reader started stays untouched.
     return subprocess.run([sys.executable, "-m", "workbook", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, env=os.environ | {"WEB_PORT": ""}, timeout=900)
+                          text=True, env=os.environ | {"WEB_PORT": "", "HTTP_PORT": ""}, timeout=900)
 
 
 def test_start_serves_the_app_and_the_docs_then_stop_removes_them():

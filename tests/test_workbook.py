@@ -2,6 +2,7 @@
 message each situation a user can hit must give."""
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from workbook import LABEL, REPO_ROOT, cli, images
+from workbook import LABEL, REPO_ROOT, images, stages
 from workbook.docker import (
     build,
     docker,
@@ -87,21 +88,27 @@ def test_ensure_docker_as_an_unprivileged_user_gives_one_clear_line():
     assert "may not use it" in result.stderr
 
 
-def test_env_file_is_made_from_the_example_with_random_secrets(tmp_path):
+def test_prepare_makes_env_from_the_example_with_random_secrets(tmp_path):
     (tmp_path / ".env.example").write_text(
         "# comment\nPOSTGRES_USER=links\nPOSTGRES_PASSWORD=\nSECRET_KEY=\n")
-    stage = tmp_path / "stages" / "99-example"
-    stage.mkdir(parents=True)
-    (tmp_path / ".env.example").rename(stage / ".env.example")
-    cli.ensure_env_file(stage)
-    values = dict(line.split("=", 1) for line in (stage / ".env").read_text().splitlines()
+    stages.prepare(tmp_path)
+    values = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines()
                   if "=" in line and not line.startswith("#"))
     assert values["POSTGRES_USER"] == "links"
     assert len(values["POSTGRES_PASSWORD"]) == 32
     assert values["SECRET_KEY"] != values["POSTGRES_PASSWORD"]
-    before = (stage / ".env").read_text()
-    cli.ensure_env_file(stage)  # an existing .env is never touched
-    assert (stage / ".env").read_text() == before
+    before = (tmp_path / ".env").read_text()
+    stages.prepare(tmp_path)  # an existing .env is never touched
+    assert (tmp_path / ".env").read_text() == before
+
+
+def test_entry_url_prefers_nginx_then_web():
+    rows = [{"Service": "db", "Publishers": [{"PublishedPort": 0, "TargetPort": 5432}]},
+            {"Service": "web", "Publishers": [{"PublishedPort": 32001, "TargetPort": 8000}]},
+            {"Service": "nginx", "Publishers": [{"PublishedPort": 32002, "TargetPort": 8080}]}]
+    as_json = "\n".join(json.dumps(row) for row in rows)
+    assert stages.entry_url(as_json) == "http://127.0.0.1:32002"
+    assert stages.entry_url("\n".join(json.dumps(row) for row in rows[:2])) == "http://127.0.0.1:32001"
 
 
 # --- docker helpers --------------------------------------------------------------------------

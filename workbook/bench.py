@@ -21,7 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import REPO_ROOT, STAGES_DIR, images
+from . import REPO_ROOT, STAGES_DIR, images, stages
 from .docker import build, docker, image_layers, image_size, wait_until
 from .errors import WorkbookError
 from .notebook import StageRun
@@ -36,10 +36,6 @@ BASE_IMAGE = "python:3.13-slim"
 def load_config(mode: str) -> tuple[dict, dict]:
     config = tomllib.loads(CONFIG_FILE.read_text())
     return config[mode], config["thresholds"]
-
-
-def stages() -> list[str]:
-    return sorted(p.name for p in STAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
 
 
 def _stage_sources() -> str:
@@ -57,7 +53,7 @@ def summary(values: list[float]) -> dict:
 
 def measure_startup(run: StageRun) -> dict:
     """Seconds from `compose up` to the first 200 on /healthz, and to healthy (if checked)."""
-    run.compose("down", "--volumes", "--remove-orphans")
+    run.compose("down", "--volumes", "--remove-orphans", "--timeout", "3")
     started = time.monotonic()
     run.compose("up", "--detach")
     wait_until(lambda: run.status("/healthz") == 200, timeout=120, interval=0.02,
@@ -76,8 +72,9 @@ def measure_startup(run: StageRun) -> dict:
 def measure_image(run: StageRun) -> dict:
     """Size, layers, and size over the floor (base image + installed packages + app)."""
     size = image_size(run.image)
-    site = run.exec("web", "python", "-c", "import sys; print(' '.join(p for p in sys.path "
-                    "if p.startswith('/usr/local/lib') and __import__('os').path.isdir(p)))").split()
+    # Where pip put the packages: /usr/local/lib (system-wide) or a virtual environment in /opt.
+    site = run.exec("web", "python", "-c", "import os, sys; print(' '.join(p for p in sys.path "
+                    "if p.startswith(('/usr/local/lib', '/opt/')) and os.path.isdir(p)))").split()
     packages = sum(int(run.exec("web", "du", "-sb", path).split()[0]) for path in site)
     app = int(run.exec("web", "du", "-sb", "/app").split()[0])
     floor = image_size(BASE_IMAGE) + packages + app
@@ -112,12 +109,13 @@ def memory_mib(containers: list[str], stop: threading.Event, peaks: dict) -> Non
             peaks[name] = max(peaks.get(name, 0.0), float(number) * units[unit])
 
 
-def measure_load(run: StageRun, config: dict) -> dict:
-    """wrk on the hot read path (a redirect), with the memory of every container sampled."""
+def measure_load(run: StageRun, config: dict, base_url: str | None = None) -> dict:
+    """wrk on the hot read path (a redirect), with the memory of every container sampled.
+    `base_url` sends the load elsewhere than the stack's entry point (gunicorn directly)."""
     status, link = run.post_json("/api/links", {"url": "https://example.org/bench"})
     if status != 201:
         raise WorkbookError(f"{run.stage}: could not create the benchmark's link ({status})")
-    url = f"{run.url}/{link['code']}"
+    url = f"{base_url or run.url}/{link['code']}"
     wrk(url, config["warmup_seconds"], config["connections"], config["threads"])
     containers = run.compose("ps", "--format", "{{.Name}}").split()
     peaks: dict[str, float] = {}
@@ -137,10 +135,13 @@ def measure_load(run: StageRun, config: dict) -> dict:
 
 
 def naive_dockerfile(dockerfile: str) -> str:
-    """The same Dockerfile with the code copied before the dependencies are installed."""
-    if "COPY requirements.txt ." not in dockerfile or "\nCOPY . .\n" not in dockerfile:
-        raise WorkbookError("cannot derive the naive layer order from this Dockerfile")
-    return dockerfile.replace("\nCOPY . .\n", "\n").replace("COPY requirements.txt .", "COPY . .")
+    """The same Dockerfile with the code copied in before the dependencies are installed: any code
+    change then invalidates the install layer, as in a Dockerfile that copies the code first."""
+    install = dockerfile.find("pip install")
+    run_at = dockerfile.rfind("\nRUN ", 0, install)
+    if install < 0 or run_at < 0:
+        raise WorkbookError("cannot find the dependency install (RUN ... pip install) in this Dockerfile")
+    return dockerfile[:run_at] + "\nCOPY . /naive-order/" + dockerfile[run_at:]
 
 
 def measure_rebuilds(stage: str, repetitions: int) -> dict:
@@ -175,9 +176,19 @@ def measure_cold_build(stage: str, repetitions: int) -> dict:
 
 # --- the run --------------------------------------------------------------------------------
 
+OVERRIDES = BENCH_DIR / "overrides"
+
+
+def has_proxy(stage: str) -> bool:
+    return (STAGES_DIR / stage / "nginx").is_dir()
+
+
 def measure_stage(stage: str, config: dict, rebuild: bool, progress) -> dict:
     reps = config["repetitions"]
-    run = StageRun(stage, project=f"wbtest-bench-{stage}")
+    # A stage with nginx in front also gets web's port published, to compare with and without it.
+    extra = (OVERRIDES / "publish-web.yaml",) if has_proxy(stage) else ()
+    run = StageRun(stage, project=f"wbtest-bench-{stage}", extra_files=extra)
+    stages.prepare(run.directory)  # what the stage's README asks first (secrets files)
     try:
         progress(stage, "building")
         run.compose("build")
@@ -194,10 +205,11 @@ def measure_stage(stage: str, config: dict, rebuild: bool, progress) -> dict:
             progress(stage, f"load {i + 1}/{reps} ({config['load_seconds']} s)")
             loads.append(measure_load(run, config))
         memory_names = loads[0]["memory_mib"].keys()
-        result["load"] = {key: summary([load[key] for load in loads]) for key in ("rps", "p50_ms", "p99_ms")}
-        result["load"]["errors"] = sum(load["errors"] for load in loads)
+        result["load"] = load_summary(loads)
         result["load"]["memory_mib"] = {name: summary([load["memory_mib"].get(name, 0.0) for load in loads])
                                         for name in memory_names}
+        if has_proxy(stage):
+            result.update(measure_variants(run, config, progress))
     finally:
         run.down()
     result["build"] = {}
@@ -208,6 +220,29 @@ def measure_stage(stage: str, config: dict, rebuild: bool, progress) -> dict:
         progress(stage, "cold builds")
         result["build"].update(measure_cold_build(stage, reps))
     return result
+
+
+def load_summary(loads: list[dict]) -> dict:
+    figures = {key: summary([load[key] for load in loads]) for key in ("rps", "p50_ms", "p99_ms")}
+    return figures | {"errors": sum(load["errors"] for load in loads)}
+
+
+def measure_variants(run: StageRun, config: dict, progress) -> dict:
+    """The same load sent to gunicorn directly (bypassing nginx), and through nginx with the
+    Redis cache switched off in the app."""
+    reps = config["repetitions"]
+    web_port = run.compose("port", "web", "8000").strip().rsplit(":", 1)[1]
+    direct = []
+    for i in range(reps):
+        progress(run.stage, f"load direct to gunicorn {i + 1}/{reps}")
+        direct.append(measure_load(run, config, base_url=f"http://127.0.0.1:{web_port}"))
+    run.files += ["-f", str(OVERRIDES / "no-cache.yaml")]
+    run.compose("up", "--detach", "--wait", "web")
+    uncached = []
+    for i in range(reps):
+        progress(run.stage, f"load without the cache {i + 1}/{reps}")
+        uncached.append(measure_load(run, config))
+    return {"load_direct": load_summary(direct), "load_uncached": load_summary(uncached)}
 
 
 def ratios(results: dict) -> dict[str, float]:
@@ -224,7 +259,16 @@ def ratios(results: dict) -> dict[str, float]:
     for stage in names[1:]:
         found[f"image_{_key(stage)}_over_{_key(first)}"] = (
             stage_results[stage]["image"]["size_bytes"] / stage_results[first]["image"]["size_bytes"])
+    for before, after in zip(names, names[1:], strict=False):
+        found[f"image_{_key(after)}_over_{_key(before)}"] = (
+            stage_results[after]["image"]["size_bytes"] / stage_results[before]["image"]["size_bytes"])
     for stage in names:
+        figures = stage_results[stage]
+        if "load_direct" in figures:
+            found[f"rps_via_nginx_over_direct_{_key(stage)}"] = (
+                figures["load"]["rps"]["median"] / figures["load_direct"]["rps"]["median"])
+            found[f"rps_cached_over_uncached_{_key(stage)}"] = (
+                figures["load"]["rps"]["median"] / figures["load_uncached"]["rps"]["median"])
         build_figures = stage_results[stage]["build"]
         if "rebuild_ordered_s" in build_figures:
             found[f"rebuild_ordered_over_naive_{_key(stage)}"] = (
@@ -243,8 +287,9 @@ def check(results: dict, thresholds: dict) -> list[str]:
     for name, limit in thresholds.items():
         if name == "max_errors":
             for stage, figures in results["stages"].items():
-                if figures["load"]["errors"] > limit:
-                    failures.append(f"{stage}: {figures['load']['errors']} failed requests under load")
+                for load in ("load", "load_direct", "load_uncached"):
+                    if load in figures and figures[load]["errors"] > limit:
+                        failures.append(f"{stage}: {figures[load]['errors']} failed requests ({load})")
         elif name.startswith("max_rebuild_ordered_over_naive"):
             for ratio_name, value in found.items():
                 if ratio_name.startswith("rebuild_ordered_over_naive") and value > limit:
@@ -263,7 +308,7 @@ def check(results: dict, thresholds: dict) -> list[str]:
 def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None) -> dict:
     config, _ = load_config(mode)
     progress = progress or (lambda stage, step: None)
-    names = stages()
+    names = stages.names()
     rebuild_for = names if config["rebuild_stages"] == "all" else names[-1:]
     started = time.monotonic()
     results = {

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
 
-from . import REPO_ROOT, STAGES_DIR, docs_server, doctor, images
+from . import REPO_ROOT, docs_server, doctor, images, stages
 from .docker import docker, remove_leftovers
 from .errors import WorkbookError
 
 # `make start` runs the most advanced finished stage under this compose project name.
 START_PROJECT = "workbook"
 DOCS_PORT = 8001
-
-
-def latest_stage():
-    stages = sorted(p for p in STAGES_DIR.iterdir() if (p / "compose.yaml").is_file())
-    if not stages:
-        raise WorkbookError(f"no stage with a compose.yaml under {STAGES_DIR}")
-    return stages[-1]
 
 
 def cmd_doctor(args) -> int:
@@ -41,39 +33,23 @@ def cmd_images(args) -> int:
     return 0
 
 
-def ensure_env_file(stage) -> None:
-    """Make the stage's .env from its .env.example, as its README tells a reader to, filling
-    each empty password or key with a random value. An existing .env is never touched."""
-    example, env = stage / ".env.example", stage / ".env"
-    if env.exists() or not example.exists():
-        return
-    lines = []
-    for line in example.read_text().splitlines():
-        name, _, value = line.partition("=")
-        if not line.startswith("#") and not value and ("PASSWORD" in name or "SECRET" in name):
-            line = f"{name}={secrets.token_hex(16)}"
-        lines.append(line)
-    env.write_text("\n".join(lines) + "\n")
-    env.chmod(0o600)
-    print(f"created {env} from .env.example with random secrets")
-
-
 def cmd_start(args) -> int:
-    stage = latest_stage()
-    ensure_env_file(stage)
+    stage = stages.latest()
+    for line in stages.prepare(stage):
+        print(line)
     print(f"starting {stage.name} (compose project '{args.project}') ...", flush=True)
     docker("compose", "--project-name", args.project, "up", "--build", "--detach", "--wait",
            cwd=stage, timeout=900)
-    port = docker("compose", "--project-name", args.project, "port", args.service, str(args.port),
-                  cwd=stage).stdout.strip().rsplit(":", 1)[1]
+    app_url = stages.entry_url(docker("compose", "--project-name", args.project, "ps", "--format",
+                                      "json", cwd=stage).stdout)
     docs_url = docs_server.start(args.docs_port)
-    print(f"app:  http://127.0.0.1:{port}/   ({stage.name})")
+    print(f"app:  {app_url}/   ({stage.name})")
     print(f"docs: {docs_url}   (stop both with 'make stop')")
     return 0
 
 
 def cmd_stop(args) -> int:
-    docker("compose", "--project-name", args.project, "down", "--remove-orphans", cwd=latest_stage())
+    docker("compose", "--project-name", args.project, "down", "--remove-orphans", cwd=stages.latest())
     print(f"stopped compose project '{args.project}' (its volumes are kept)")
     print("stopped the docs server" if docs_server.stop(args.docs_port) else "no docs server was running")
     return 0
@@ -94,6 +70,8 @@ def cmd_notebooks(args) -> int:
                f"--ServerApp.root_dir={REPO_ROOT / 'notebooks'}"]
     if args.token is not None:
         command.append(f"--IdentityProvider.token={args.token}")
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # containers and CI machines often run as root
     os.execv(command[0], command)
 
 
@@ -128,8 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="only report each image's status")
     p.set_defaults(func=cmd_images)
     p = sub.add_parser("start", help="build and run the most advanced stage")
-    p.add_argument("--service", default="web")
-    p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_start)
     stop = sub.add_parser("stop", help="stop what 'start' started")
     stop.set_defaults(func=cmd_stop)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from mkdocs.structure.files import File, Files
 
+from workbook.stages import all_stages
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAGES_DIR = REPO_ROOT / "stages"
 RESULTS_FILE = REPO_ROOT / "bench" / "results.json"
@@ -20,10 +22,6 @@ SKIP_PARTS = {"__pycache__", ".pytest_cache", ".venv", ".ruff_cache"}
 SKIP_NAMES = {".env"}
 # Files whose diff is shown open; the rest (prose, pins) start folded.
 OPEN_SUFFIXES = {".py", ".sh", ".yaml", ".yml", ".html", ".js", ".css", ".conf", ".ini", ""}
-
-
-def stages() -> list[Path]:
-    return sorted(p for p in STAGES_DIR.iterdir() if p.is_dir() and (p / "Dockerfile").is_file())
 
 
 def stage_files(stage: Path) -> dict[str, str]:
@@ -129,6 +127,20 @@ def results_page() -> str:
         memory = ", ".join(f"{name}: {mib['median']:.0f}" for name, mib in load["memory_mib"].items())
         lines.append(f"| {stage} | {_spread(load['rps'], 0)} | {_spread(load['p50_ms'])} | "
                      f"{_spread(load['p99_ms'])} | {load['errors']} | {memory} |")
+    variants = {stage: figures for stage, figures in by_stage.items() if "load_direct" in figures}
+    if variants:
+        lines += ["", "### Through nginx, directly, and without the cache", "",
+                  "The same load on a stage with nginx and Redis: through nginx with the cache (the "
+                  "stage as shipped), straight to gunicorn's port, and through nginx with the app's "
+                  "Redis cache switched off.", "",
+                  "| Stage | Variant | Requests/s | p50 (ms) | p99 (ms) | Failed requests |",
+                  "| --- | --- | ---: | ---: | ---: | ---: |"]
+        for stage, figures in variants.items():
+            for label, key in (("through nginx, cached", "load"), ("direct to gunicorn", "load_direct"),
+                               ("through nginx, no cache", "load_uncached")):
+                load = figures[key]
+                lines.append(f"| {stage} | {label} | {_spread(load['rps'], 0)} | {_spread(load['p50_ms'])} "
+                             f"| {_spread(load['p99_ms'])} | {load['errors']} |")
     lines += [""] + _bar_chart("Requests per second", "req/s",
                                {s: f["load"]["rps"]["median"] for s, f in by_stage.items()})
     lines += ["## Ratios", "", "| Ratio | Value |", "| --- | ---: |"]
@@ -137,7 +149,7 @@ def results_page() -> str:
 
 
 def on_files(files: Files, config) -> Files:
-    ordered = stages()
+    ordered = all_stages()
     for old, new in zip(ordered, ordered[1:], strict=False):
         files.append(File.generated(config, f"changes/{old.name}-to-{new.name}.md",
                                     content=changes_page(old, new)))

@@ -10,8 +10,9 @@ import secrets
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
-from . import STAGES_DIR
+from . import STAGES_DIR, stages
 from .docker import docker, image_layers, image_size, wait_until
 
 
@@ -28,22 +29,27 @@ class StageRun:
     """One stage under its own compose project (`wbtest-nb-<stage>` unless named), on a free
     127.0.0.1 port."""
 
-    def __init__(self, stage: str, project: str | None = None):
+    def __init__(self, stage: str, project: str | None = None, extra_files: tuple[Path, ...] = ()):
         self.stage = stage
+        # Compose files layered on the stage's own compose.yaml (the benchmark's overrides).
+        self.files = [arg for path in ("compose.yaml", *extra_files) for arg in ("-f", str(path))]
         self.directory = STAGES_DIR / stage
         self.project = project or f"wbtest-nb-{stage}"
-        # An empty WEB_PORT lets Docker choose a free port; a stage that needs a password gets a
-        # fresh one in the environment (no .env file is written into the stage).
-        self.env = os.environ | {"WEB_PORT": "", "POSTGRES_PASSWORD": secrets.token_hex(16)}
+        # Empty WEB_PORT/HTTP_PORT let Docker choose free ports; a stage that needs a password in
+        # its environment gets a fresh one there (no .env file is written into the stage).
+        self.env = os.environ | {"WEB_PORT": "", "HTTP_PORT": "",
+                                 "POSTGRES_PASSWORD": secrets.token_hex(16)}
         atexit.register(self.down)
 
     def compose(self, *args: str, timeout: float = 600) -> str:
-        return docker("compose", "--ansi", "never", "--project-name", self.project, *args, cwd=self.directory,
-                      env=self.env, timeout=timeout).stdout
+        return docker("compose", "--ansi", "never", "--project-name", self.project, *self.files, *args,
+                      cwd=self.directory, env=self.env, timeout=timeout).stdout
 
     def up(self) -> str:
         """Build and start the stage; wait until it is up (healthy where it has a health check)."""
         self.compose("down", "--volumes", "--remove-orphans")
+        if (self.directory / "make-secrets.sh").exists():
+            stages.prepare(self.directory)  # secrets/ is ignored by git; an existing one is kept
         started = time.monotonic()
         self.compose("up", "--build", "--detach", "--wait")
         wait_until(lambda: self.status("/healthz") == 200, timeout=60, what=f"{self.stage} to answer")
@@ -51,8 +57,8 @@ class StageRun:
 
     @property
     def url(self) -> str:
-        port = self.compose("port", "web", "8000").strip().rsplit(":", 1)[1]
-        return f"http://127.0.0.1:{port}"
+        """Where the stack answers: nginx where the stage has it, else web."""
+        return stages.entry_url(self.compose("ps", "--format", "json"))
 
     def request(self, path: str, payload: dict | None = None) -> tuple[int, dict, str]:
         """(status, headers, body) of a GET, or of a JSON POST when `payload` is given."""
@@ -112,8 +118,10 @@ class StageRun:
 
     def down(self) -> str:
         """Remove the stage's containers, network and volumes (safe to call twice)."""
+        # A short stop timeout: this is clean-up, not a test of graceful shutdown (stage 01's `sh`
+        # as PID 1 would otherwise hold every teardown for Docker's full 10 s).
         docker("compose", "--project-name", self.project, "down", "--volumes", "--remove-orphans",
-               cwd=self.directory, env=self.env, check=False)
+               "--timeout", "3", cwd=self.directory, env=self.env, check=False)
         return f"{self.project} removed"
 
 

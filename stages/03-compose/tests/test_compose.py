@@ -116,7 +116,8 @@ def fresh_stack(docker_compose_file):
 
 
 def test_three_replicas_start_at_once_on_a_new_database(fresh_stack):
-    fresh_stack.compose("up", "--detach", "--wait", "--scale", "web=3")
+    # --build: the image of this second project must be the current code, not a stale build.
+    fresh_stack.compose("up", "--build", "--detach", "--wait", "--scale", "web=3")
     logs = fresh_stack.compose("logs", "--no-log-prefix", "web").stdout
     assert logs.count("Running upgrade  -> 0001") == 1, "exactly one replica migrates"
     assert "Traceback" not in logs
