@@ -167,6 +167,16 @@ def test_the_app_runs_as_its_own_unprivileged_user(web_host, containers):
     assert web_host.file("/proc/1/status").content_string.count("10001") >= 2  # Uid and Gid lines
 
 
+def test_the_image_has_no_compiler_and_no_package_cache(containers):
+    # Looked at as root in a throwaway container: the app user could not even see /root.
+    script = ("command -v gcc cc make; ls -d /root/.cache/pip 2>/dev/null; "
+              "find /var/lib/apt/lists /var/cache/apt -name '*Packages*' -o -name '*.deb' 2>/dev/null")
+    result = subprocess.run(["docker", "run", "--rm", "--label", f"workbook.owner={PROJECT}", "--user", "0",
+                             "--entrypoint", "sh", containers["web"]["Config"]["Image"], "-c", script],
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == ""
+
+
 def test_code_is_not_writable_by_the_app_user(web_host):
     assert web_host.file("/app/wsgi.py").user == "root"
     assert web_host.run("test -w /app/wsgi.py").rc != 0
