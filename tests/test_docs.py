@@ -45,6 +45,16 @@ def test_every_stage_has_a_page_and_a_changes_page(site):
         assert "language-diff" in page or "highlight" in page
 
 
+def test_no_local_secret_reaches_the_site(site):
+    """A reader's .env and secrets/ (ignored by git) never appear on a generated page."""
+    values = [path.read_text().strip() for path in STAGES_DIR.glob("*/secrets/*")]
+    values += [line.split("=", 1)[1].strip() for path in STAGES_DIR.glob("*/.env")
+               for line in path.read_text().splitlines() if "=" in line and not line.startswith("#")]
+    values = [value for value in values if len(value) >= 16]  # secrets, not "links"
+    pages = "".join(page.read_text() for page in site.rglob("*.html"))
+    assert not [value for value in values if value in pages]
+
+
 @pytest.fixture(scope="module")
 def server(site):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import subprocess
 from pathlib import Path
 
 from mkdocs.structure.files import File, Files
@@ -18,19 +19,24 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STAGES_DIR = REPO_ROOT / "stages"
 RESULTS_FILE = REPO_ROOT / "bench" / "results.json"
 # Local state that is not part of a stage (all of it ignored by git).
-SKIP_PARTS = {"__pycache__", ".pytest_cache", ".venv", ".ruff_cache"}
+SKIP_PARTS = {"__pycache__", ".pytest_cache", ".venv", ".ruff_cache", "secrets"}
 SKIP_NAMES = {".env"}
 # Files whose diff is shown open; the rest (prose, pins) start folded.
 OPEN_SUFFIXES = {".py", ".sh", ".yaml", ".yml", ".html", ".js", ".css", ".conf", ".ini", ""}
 
 
 def stage_files(stage: Path) -> dict[str, str]:
-    files = {}
-    for path in sorted(stage.rglob("*")):
-        relative = path.relative_to(stage)
-        if path.is_file() and not SKIP_PARTS & set(relative.parts) and path.name not in SKIP_NAMES:
-            files[relative.as_posix()] = path.read_text()
-    return files
+    """The stage's files as git sees them (tracked, or new and not ignored), so that local state
+    such as .env, secrets/ or caches never reaches a page. Outside a git checkout: every file
+    but the known local state."""
+    listing = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                             cwd=stage, capture_output=True, text=True)
+    if listing.returncode == 0:
+        names = [name for name in listing.stdout.split("\0") if name and (stage / name).is_file()]
+    else:
+        names = [path.relative_to(stage).as_posix() for path in stage.rglob("*") if path.is_file()
+                 and not SKIP_PARTS & set(path.relative_to(stage).parts) and path.name not in SKIP_NAMES]
+    return {name: (stage / name).read_text() for name in sorted(names)}
 
 
 def changes_page(old: Path, new: Path) -> str:

@@ -29,7 +29,7 @@ DECOYS = {".env": "SECRET_KEY=must-not-reach-the-image\n", ".git/HEAD": "ref: re
 def build_context(tmp_path_factory) -> Path:
     """A copy of the stage with decoy files added, so the reader's checkout is never modified."""
     context = tmp_path_factory.mktemp("stage") / STAGE_DIR.name
-    shutil.copytree(STAGE_DIR, context, ignore=shutil.ignore_patterns(".env", ".venv", ".git"))
+    shutil.copytree(STAGE_DIR, context, ignore=shutil.ignore_patterns(".env", ".venv", ".git", "secrets"))
     for name, content in DECOYS.items():
         (context / name).parent.mkdir(parents=True, exist_ok=True)
         (context / name).write_text(content)

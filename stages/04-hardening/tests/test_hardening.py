@@ -1,6 +1,7 @@
 """Stage 04's hardening, each property checked against the running stack: non-root, read-only,
 no capabilities, secrets out of the image, nginx in front, Redis as a cache, JSON logs, metrics,
-and the CIS Docker Benchmark (v1.6) checks of sections 4 and 5 that apply, one assertion each."""
+and the CIS Docker Benchmark checks of sections 4 and 5 that apply (numbered as in its v1.2.0),
+one assertion each."""
 
 import json
 import re
