@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from workbook import REPO_ROOT, bench, stages
 from workbook.docker import leftovers
 
@@ -33,11 +35,15 @@ def test_quick_benchmark_meets_its_thresholds(tmp_path):
     assert not any(name.startswith("wbtest-bench") for names in leftovers().values() for name in names)
 
 
-def test_naive_dockerfile_copies_code_before_dependencies():
-    dockerfile = (REPO_ROOT / "stages" / "02-gunicorn" / "Dockerfile").read_text()
+@pytest.mark.parametrize("stage", stages.names())
+def test_naive_dockerfile_copies_code_before_dependencies(stage):
+    dockerfile = (REPO_ROOT / "stages" / stage / "Dockerfile").read_text()
     naive = bench.naive_dockerfile(dockerfile)
-    assert "COPY requirements.txt ." not in naive
-    assert naive.index("COPY . .") < naive.index("RUN pip install")
+    # The code goes in right before the RUN that installs the dependencies, nothing else changes.
+    assert naive.replace("\nCOPY . /naive-order/", "") == dockerfile
+    assert naive.index("COPY . /naive-order/") < naive.index("pip install")
+    run_of_install = naive.rfind("\nRUN ", 0, naive.index("pip install"))
+    assert naive.index("COPY . /naive-order/") < run_of_install
 
 
 def test_thresholds_are_checked():

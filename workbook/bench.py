@@ -309,7 +309,7 @@ def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None
     config, _ = load_config(mode)
     progress = progress or (lambda stage, step: None)
     names = stages.names()
-    rebuild_for = names if config["rebuild_stages"] == "all" else names[-1:]
+    rebuild_for = names if config["rebuild_stages"] == "all" else config["rebuild_stages"]
     started = time.monotonic()
     results = {
         "meta": {
