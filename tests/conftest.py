@@ -1,7 +1,16 @@
 """Root test configuration: report which official images are offline stand-ins."""
 
 from workbook import images
-from workbook.docker import engine_answers
+from workbook.docker import docker, engine_answers
+
+# Volumes that existed before the suite ran; the last test checks that no other is left over
+# (anonymous volumes carry no label that would tie them to the suite).
+VOLUMES_AT_START: set[str] = set()
+
+
+def pytest_sessionstart(session):
+    if engine_answers():
+        VOLUMES_AT_START.update(docker("volume", "ls", "--quiet").stdout.split())
 
 
 def pytest_report_header(config):

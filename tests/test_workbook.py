@@ -4,10 +4,12 @@ message each situation a user can hit must give."""
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -81,8 +83,14 @@ def test_images_check_lists_every_official_image():
 
 
 def test_ensure_docker_as_an_unprivileged_user_gives_one_clear_line():
-    result = subprocess.run(["runuser", "-u", "nobody", "--", str(REPO_ROOT / "scripts/ensure-docker.sh")],
-                            capture_output=True, text=True)
+    # A copy in a directory the unprivileged user can reach (a checkout may sit in a private one).
+    with tempfile.TemporaryDirectory() as directory:
+        os.chmod(directory, 0o755)
+        script = Path(directory) / "ensure-docker.sh"
+        shutil.copy(REPO_ROOT / "scripts" / "ensure-docker.sh", script)
+        script.chmod(0o755)
+        result = subprocess.run(["runuser", "-u", "nobody", "--", str(script)],
+                                capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "may not use it" in result.stderr
