@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import LABEL
-from .errors import WorkbookError, explain
+from .errors import WorkbookError, explain, tail
 
 # Compose projects started by the tests are named with this prefix (the stages' conftests use it
 # too), so that clean-up and the leftover check find them and nothing else.
@@ -171,10 +171,10 @@ class Container:
             state = self.state()
             if not state["Running"]:
                 raise WorkbookError(f"container {self.name} exited with status {state['ExitCode']} "
-                                    "before it was healthy; its last log lines:", _tail(self.logs()))
+                                    "before it was healthy; its last log lines:", tail(self.logs(), 20))
             return state.get("Health", {}).get("Status") == "healthy"
         wait_until(healthy, timeout=timeout, what=f"{self.name} to be healthy",
-                   on_timeout=lambda: _tail(self.logs()))
+                   on_timeout=lambda: tail(self.logs(), 20))
 
     def wait_http(self, path: str = "/", port: int | str = 8000, timeout: float = 60,
                   status: int = 200) -> str:
@@ -232,7 +232,7 @@ def wait_http(url: str, *, timeout: float = 60, status: int = 200,
     def answered():
         if container is not None and not container.state()["Running"]:
             raise WorkbookError(f"container {container.name} exited before {url} answered; "
-                                "its last log lines:", _tail(container.logs()))
+                                "its last log lines:", tail(container.logs(), 20))
         try:
             with _NO_PROXY.open(url, timeout=2) as response:
                 return response.read().decode() if response.status == status else None
@@ -242,7 +242,7 @@ def wait_http(url: str, *, timeout: float = 60, status: int = 200,
             return None
 
     return wait_until(answered, timeout=timeout, what=f"{url} to answer {status}",
-                      on_timeout=lambda: _tail(container.logs()) if container else "")
+                      on_timeout=lambda: tail(container.logs(), 20) if container else "")
 
 
 # --- clean-up --------------------------------------------------------------------------------
@@ -277,7 +277,3 @@ def remove_leftovers() -> dict[str, list[str]]:
         if found.get(kind):
             docker(kind, "rm", *found[kind], check=False)
     return found
-
-
-def _tail(text: str, count: int = 20) -> str:
-    return "\n".join(text.strip().splitlines()[-count:])

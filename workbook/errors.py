@@ -53,16 +53,16 @@ def explain(args: list[str], stderr: str, stdout: str = "") -> WorkbookError:
     if _DISK_FULL.search(text):
         return WorkbookError(f"{command} failed: the disk is full. Free space, for example with "
                              "'docker system prune' or 'docker builder prune', and try again",
-                             _tail(text))
+                             tail(text))
     port = _PORT_TAKEN.search(text)
     if port:
         bound = re.search(r"(127\.0\.0\.1|0\.0\.0\.0|\[::\]):(\d+)", text)
         where = f" ({bound.group(0)})" if bound else ""
         return WorkbookError(f"{command} failed: a port it publishes is already in use{where}. "
-                             "Stop what uses it or choose another port", _tail(text, 3))
+                             "Stop what uses it or choose another port", tail(text, 3))
     if args and args[0] in ("build", "buildx", "compose") and _FAILED_STEP.search(text):
         return WorkbookError(f"{command} failed at this step:", failing_step(text))
-    return WorkbookError(f"{command} failed (exit status non-zero)", _tail(text))
+    return WorkbookError(f"{command} failed (exit status non-zero)", tail(text))
 
 
 def failing_step(build_output: str) -> str:
@@ -70,7 +70,7 @@ def failing_step(build_output: str) -> str:
     lines = build_output.splitlines()
     error_at = next((i for i, line in enumerate(lines) if line.startswith("ERROR: ")), None)
     if error_at is None:
-        return _tail(build_output)
+        return tail(build_output)
     # The step that failed is the last '#N [..] COMMAND' header whose number has an ERROR line.
     failed = re.search(r"^#(\d+) ERROR:", build_output, re.MULTILINE)
     if failed:
@@ -80,5 +80,6 @@ def failing_step(build_output: str) -> str:
     return "\n".join(lines[max(0, error_at - 20):error_at + 3])
 
 
-def _tail(text: str, count: int = 15) -> str:
-    return "\n".join(line for line in text.strip().splitlines()[-count:])
+def tail(text: str, count: int = 15) -> str:
+    """The last `count` lines of a command's output: enough to show the cause."""
+    return "\n".join(text.strip().splitlines()[-count:])
