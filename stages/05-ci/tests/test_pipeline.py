@@ -1,0 +1,234 @@
+"""Stage 05's lesson, run for real: `./pipeline.sh` builds the images once, runs the unit tests in
+the image, pushes to a registry on 127.0.0.1 and deploys to a one-node Docker Swarm; then a new
+release rolls out under steady load without losing a request, and a broken one rolls back by
+itself. The tests run in order, against one deployment (module scope)."""
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+
+import pytest
+import requests
+from conftest import STAGE_DIR, wait_for
+
+pytestmark = pytest.mark.docker
+
+# Our own stack name: a stack the reader deployed by hand is never touched.
+STACK = "wbtest-05-swarm"
+
+
+def commit_tag() -> str:
+    """The commit's short SHA, as the pipeline tags images; a unique tag outside git."""
+    result = subprocess.run(["git", "-C", str(STAGE_DIR), "rev-parse", "--short=12", "HEAD"],
+                            capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else f"test-{uuid.uuid4().hex[:8]}"
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def swarm_state() -> str:
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}")
+
+
+class Pipeline:
+    """The stage's pipeline.sh, run in the test copy of the stage."""
+
+    def __init__(self, directory, tag: str):
+        self.directory = directory
+        self.tag = tag
+        self.tags = {tag}
+
+    def run(self, *steps: str, check: bool = True, **settings: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "STACK": STACK, "TAG": self.tag, "REGISTRY_PORT": "", "HTTP_PORT": "",
+               # Two workers per replica: the same behaviour, less start-up time on 2 cores.
+               "GUNICORN_WORKERS": "2", **settings}
+        self.tags.add(env["TAG"])
+        result = subprocess.run(["./pipeline.sh", *steps], cwd=self.directory, env=env,
+                                capture_output=True, text=True, timeout=300)
+        if check and result.returncode != 0:
+            pytest.fail(f"pipeline.sh {' '.join(steps)} failed:\n{result.stdout}{result.stderr[-3000:]}")
+        return result
+
+    @property
+    def registry(self) -> str:
+        return docker("port", f"{STACK}-registry", "5000/tcp").splitlines()[0]
+
+    @property
+    def entry_url(self) -> str:
+        edge = docker("ps", "--quiet", "--filter", f"label=com.docker.compose.project={STACK}-edge")
+        return "http://" + docker("port", edge, "8080/tcp").splitlines()[0]
+
+    def service(self, name: str = "web") -> dict:
+        return json.loads(docker("service", "inspect", f"{STACK}_{name}"))[0]
+
+    def web_containers(self) -> list[str]:
+        return docker("ps", "--quiet", "--filter",
+                      f"label=com.docker.swarm.service.name={STACK}_web").split()
+
+    def remove_images(self) -> None:
+        for tag in self.tags:
+            for name in ("links-web", "links-nginx", "links-test"):
+                subprocess.run(["docker", "image", "rm", "--force", f"{name}:{tag}"], capture_output=True)
+        for image in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").split():
+            if image.split("/")[0].startswith("127.0.0.1:") and image.split(":")[-1] in self.tags:
+                subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True)
+
+
+class SteadyLoad:
+    """Requests from 127.0.0.1 to the entry point at a steady pace, in a thread, bounded in
+    time and count; records every status and the X-App-Version that answered."""
+
+    def __init__(self, url: str, per_second: int = 40, max_seconds: float = 180):
+        self.url, self.pause, self.deadline = url, 1 / per_second, time.monotonic() + max_seconds
+        self.results: list[tuple[int | str, str]] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        with requests.Session() as session:
+            while not self.stopped.is_set() and time.monotonic() < self.deadline \
+                    and len(self.results) < 20_000:
+                try:
+                    response = session.get(self.url, allow_redirects=False, timeout=5)
+                    self.results.append((response.status_code, response.headers.get("X-App-Version", "")))
+                except requests.RequestException as error:
+                    self.results.append((type(error).__name__, ""))
+                self.stopped.wait(self.pause)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+
+    @property
+    def failures(self) -> Counter:
+        return Counter(status for status, _ in self.results if status != 302)
+
+    def versions(self) -> list[str]:
+        return [version for _, version in self.results]
+
+
+@pytest.fixture(scope="module")
+def swarm_before() -> str:
+    return swarm_state()
+
+
+@pytest.fixture(scope="module")
+def pipeline(build_context, swarm_before):
+    pipeline = Pipeline(build_context, commit_tag())
+    try:
+        pipeline.output = pipeline.run("all")
+        yield pipeline
+    finally:
+        pipeline.run("down", check=False)
+        pipeline.remove_images()
+
+
+@pytest.fixture(scope="module")
+def short_link(pipeline) -> str:
+    """A link created through the entry point; following it reads PostgreSQL (or Redis)."""
+    response = requests.post(f"{pipeline.entry_url}/api/links", json={"url": "https://example.org/"},
+                             timeout=5)
+    assert response.status_code == 201, response.text
+    return f"{pipeline.entry_url}/{response.json()['code']}"
+
+
+def test_the_unit_tests_ran_inside_the_built_image(pipeline):
+    assert "==> test: the unit tests inside the image" in pipeline.output.stderr
+    summary = re.search(r"^=+ (.*) in [0-9.]+s =+$", pipeline.output.stdout, re.MULTILINE)
+    assert summary, pipeline.output.stdout[-2000:]
+    assert re.fullmatch(r"\d+ passed", summary[1]), summary[0]
+
+
+def test_the_image_is_in_the_registry_under_the_commit_tag(pipeline):
+    registry = f"http://{pipeline.registry}/v2"
+    catalog = requests.get(f"{registry}/_catalog", timeout=5).json()["repositories"]
+    assert {"links-web", "links-nginx"} <= set(catalog)
+    for name in ("links-web", "links-nginx"):
+        assert pipeline.tag in requests.get(f"{registry}/{name}/tags/list", timeout=5).json()["tags"]
+    # Swarm runs exactly that image, pulled from the registry and pinned to its digest.
+    image = pipeline.service()["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert image.startswith(f"{pipeline.registry}/links-web:{pipeline.tag}@sha256:"), image
+
+
+def test_the_stack_converges_to_two_healthy_replicas(pipeline):
+    assert pipeline.service()["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
+    containers = wait_for(lambda: len(pipeline.web_containers()) == 2 and pipeline.web_containers(),
+                          60, "two running web replicas")
+    for container in containers:
+        assert docker("inspect", "--format", "{{.State.Health.Status}}", container) == "healthy"
+    response = requests.get(f"{pipeline.entry_url}/readyz", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["X-App-Version"] == pipeline.tag
+    # DNS round-robin: requests through nginx reach both replicas (each answers with its hostname
+    # in gunicorn's access log; here: two distinct container ids serve within 40 requests).
+    served = set()
+    for _ in range(40):
+        requests.get(f"{pipeline.entry_url}/healthz", timeout=5)
+    for container in containers:
+        if "/healthz" in subprocess.run(["docker", "logs", "--tail", "200", container],
+                                        capture_output=True, text=True).stdout:
+            served.add(container)
+    assert served == set(containers)
+
+
+def test_secrets_are_swarm_secrets_and_not_in_the_environment(pipeline, build_context):
+    names = docker("secret", "ls", "--format", "{{.Name}}").split()
+    assert {f"{STACK}_db_password", f"{STACK}_secret_key"} <= set(names)
+    password = (build_context / "secrets" / "db_password.txt").read_text().strip()
+    for container in pipeline.web_containers():
+        assert password not in docker("inspect", container)
+        assert docker("exec", container, "cat", "/run/secrets/db_password").strip() == password
+
+
+def test_a_new_release_rolls_out_under_load_without_losing_a_request(pipeline, short_link):
+    with SteadyLoad(short_link) as load:
+        wait_for(lambda: len(load.results) >= 20, 30, "the load to start")
+        pipeline.run("build", "push", "deploy", TAG=f"{pipeline.tag}-v2", APP_VERSION="v2")
+        wait_for(lambda: load.versions()[-20:] == ["v2"] * 20, 30, "the new release to answer")
+    assert pipeline.service()["UpdateStatus"]["State"] == "completed"
+    assert load.failures == Counter(), f"lost requests: {load.failures} of {len(load.results)}"
+    versions = load.versions()
+    assert versions[0] == pipeline.tag
+    assert versions[-1] == "v2"
+
+
+def test_a_broken_release_is_rolled_back_while_the_service_keeps_answering(pipeline, short_link):
+    # A release whose health check fails: the v2 image with a check that always fails.
+    registry, good = pipeline.registry, f"{pipeline.tag}-v2"
+    broken = f"{pipeline.tag}-broken"
+    dockerfile = f'FROM {registry}/links-web:{good}\nHEALTHCHECK --interval=1s --retries=2 CMD ["false"]\n'
+    subprocess.run(["docker", "build", "--quiet", "--tag", f"{registry}/links-web:{broken}", "-"],
+                   input=dockerfile, check=True, capture_output=True, text=True)
+    docker("push", "--quiet", f"{registry}/links-web:{broken}")
+    docker("tag", f"{registry}/links-nginx:{good}", f"{registry}/links-nginx:{broken}")
+    with SteadyLoad(short_link) as load:
+        wait_for(lambda: len(load.results) >= 20, 30, "the load to start")
+        result = pipeline.run("deploy", check=False, TAG=broken)
+    # The pipeline goes red, Swarm is back on v2, and no request was lost meanwhile.
+    assert result.returncode != 0
+    assert "rolled it back" in result.stderr, result.stderr[-2000:]
+    service = pipeline.service()
+    assert service["UpdateStatus"]["State"] == "rollback_completed"
+    assert f"links-web:{good}@" in service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert load.failures == Counter(), f"lost requests: {load.failures} of {len(load.results)}"
+    assert set(load.versions()) == {"v2"}
+
+
+def test_down_removes_the_deployment_and_leaves_swarm_as_found(pipeline, swarm_before):
+    pipeline.run("down")
+    assert swarm_state() == swarm_before
+    for kind in ("container", "network", "volume"):
+        listed = docker(kind, "ls", *(["--all"] if kind == "container" else []), "--format", "{{.Names}}"
+                        if kind == "container" else "{{.Name}}")
+        assert STACK not in listed, f"{kind}s left: {listed}"
