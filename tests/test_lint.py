@@ -28,6 +28,9 @@ def ids(paths: list[Path]) -> list[str]:
 DOCKERFILES = tracked("*Dockerfile")
 SHELL_SCRIPTS = tracked("*.sh")
 COMPOSE_FILES = tracked("*compose*.yaml", "*compose*.yml")
+# Swarm stack files (`docker stack deploy`) and the compose files that join them (edge.yaml).
+STACK_FILES = tracked("*stack.yaml")
+EDGE_FILES = tracked("*edge.yaml")
 
 
 def run(*command, cwd=REPO_ROOT, env=None) -> subprocess.CompletedProcess:
@@ -45,6 +48,7 @@ def test_there_is_something_to_lint():
     assert DOCKERFILES
     assert SHELL_SCRIPTS
     assert COMPOSE_FILES
+    assert STACK_FILES
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=ids(DOCKERFILES))
@@ -59,24 +63,36 @@ def test_shellcheck(script):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=ids(COMPOSE_FILES))
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES + EDGE_FILES, ids=ids(COMPOSE_FILES + EDGE_FILES))
 def test_compose_config_is_valid(compose_file):
     # An override (compose.dev.yaml) is only meaningful on top of its compose.yaml.
     base = compose_file.parent / "compose.yaml"
-    files = [base, compose_file] if compose_file != base and base.exists() else [compose_file]
-    env = os.environ | required_variables(base if base.exists() else compose_file)
+    is_override = compose_file != base and base.exists() and compose_file not in EDGE_FILES
+    files = [base, compose_file] if is_override else [compose_file]
+    env = os.environ | required_variables(base if is_override else compose_file)
     args = [arg for f in files for arg in ("-f", f)]
     result = run("docker", "compose", *args, "config", "--quiet", cwd=compose_file.parent, env=env)
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=ids(COMPOSE_FILES))
+@pytest.mark.parametrize("stack_file", STACK_FILES, ids=ids(STACK_FILES))
+def test_stack_file_is_accepted_by_docker_stack(stack_file):
+    # `docker stack config` applies Swarm's own loader: it rejects what `stack deploy` would.
+    env = os.environ | required_variables(stack_file)
+    result = run("docker", "stack", "config", "--compose-file", stack_file, cwd=stack_file.parent, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+ALL_COMPOSE = COMPOSE_FILES + STACK_FILES + EDGE_FILES
+
+
+@pytest.mark.parametrize("compose_file", ALL_COMPOSE, ids=ids(ALL_COMPOSE))
 def test_compose_file_matches_the_compose_spec(compose_file):
     result = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose_file)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=ids(COMPOSE_FILES))
+@pytest.mark.parametrize("compose_file", ALL_COMPOSE, ids=ids(ALL_COMPOSE))
 def test_compose_file_has_no_obsolete_version_key(compose_file):
     assert not any(line.startswith("version:") for line in compose_file.read_text().splitlines())
 
