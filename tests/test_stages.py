@@ -12,8 +12,14 @@ from workbook import REPO_ROOT, STAGES_DIR
 
 STAGES = sorted(p for p in STAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
 PYTEST = Path(sys.executable).parent / "pytest"
-# "Its tests run in well under 3 minutes on 2 cores once the images exist."
-TIME_LIMIT_SECONDS = 180
+# "Its tests run in well under 3 minutes on 2 cores once the images exist"; stage 05 deploys to
+# Swarm and rolls out two releases: "the whole stage's tests stay under 5 minutes on 2 cores".
+TIME_LIMIT_SECONDS = {"05-ci": 300}
+DEFAULT_TIME_LIMIT_SECONDS = 180
+# Stage 05 leaves stage 04's gunicorn and migration tests (test_gunicorn.py, test_compose.py) to
+# stage 04: what they prove lives in these files, which stage 05 keeps byte for byte.
+PROVEN_BY_STAGE_04 = ["entrypoint.sh", "gunicorn.conf.py", "migrations/env.py", "app/cli.py",
+                      "app/models.py", "make-secrets.sh", "migrations/versions/0001_create_links.py"]
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
@@ -36,7 +42,13 @@ def test_stage_suite_passes_on_its_own(stage):
     summary = result.stdout.strip().splitlines()[-1:] or ["(no output)"]
     print(f"{stage.name}: {summary[0]} ({elapsed:.0f} s)")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert elapsed < TIME_LIMIT_SECONDS, f"{stage.name}'s suite took {elapsed:.0f} s"
+    limit = TIME_LIMIT_SECONDS.get(stage.name, DEFAULT_TIME_LIMIT_SECONDS)
+    assert elapsed < limit, f"{stage.name}'s suite took {elapsed:.0f} s (limit {limit} s)"
+
+
+@pytest.mark.parametrize("name", PROVEN_BY_STAGE_04)
+def test_stage_05_keeps_what_stage_04_tests_for_it(name):
+    assert (STAGES_DIR / "05-ci" / name).read_bytes() == (STAGES_DIR / "04-hardening" / name).read_bytes()
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
