@@ -6,6 +6,7 @@ process, sent only to 127.0.0.1. The results go to a JSON file that the docs ren
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
@@ -204,10 +205,8 @@ def measure_stage(stage: str, config: dict, rebuild: bool, progress) -> dict:
         for i in range(reps):
             progress(stage, f"load {i + 1}/{reps} ({config['load_seconds']} s)")
             loads.append(measure_load(run, config))
-        memory_names = loads[0]["memory_mib"].keys()
         result["load"] = load_summary(loads)
-        result["load"]["memory_mib"] = {name: summary([load["memory_mib"].get(name, 0.0) for load in loads])
-                                        for name in memory_names}
+        result["load"]["memory_mib"] = memory_summary(loads)
         if has_proxy(stage):
             result.update(measure_variants(run, config, progress))
     finally:
@@ -227,6 +226,12 @@ def load_summary(loads: list[dict]) -> dict:
     return figures | {"errors": sum(load["errors"] for load in loads)}
 
 
+def memory_summary(loads: list[dict]) -> dict:
+    """Each container's peak memory over the load runs (MiB), as median, min and max."""
+    return {name: summary([load["memory_mib"].get(name, 0.0) for load in loads])
+            for name in loads[0]["memory_mib"]}
+
+
 def measure_variants(run: StageRun, config: dict, progress) -> dict:
     """The same load sent to gunicorn directly (bypassing nginx), and through nginx with the
     Redis cache switched off in the app."""
@@ -243,6 +248,105 @@ def measure_variants(run: StageRun, config: dict, progress) -> dict:
         progress(run.stage, f"load without the cache {i + 1}/{reps}")
         uncached.append(measure_load(run, config))
     return {"load_direct": load_summary(direct), "load_uncached": load_summary(uncached)}
+
+
+# --- the worker-count sweep -------------------------------------------------------------------
+
+# What stage 04's gunicorn.conf.py uses when GUNICORN_WORKERS is unset (a test keeps them equal).
+GUNICORN_DEFAULT_WORKERS = "2*cores+1"
+
+
+def worker_count(formula: int | str, cores: int) -> int:
+    """A worker count of the config: a number, or a formula of `cores` such as "2*cores+1"
+    (integers, `cores`, +, - and * only)."""
+    def value(node: ast.AST) -> int:
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.Name) and node.id == "cores":
+            return cores
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult):
+            left, right = value(node.left), value(node.right)
+            return left + right if isinstance(node.op, ast.Add) else (
+                left - right if isinstance(node.op, ast.Sub) else left * right)
+        raise WorkbookError(f"worker count {formula!r}: only numbers, `cores`, +, - and * are allowed")
+
+    try:
+        count = value(ast.parse(str(formula), mode="eval").body)
+    except SyntaxError as error:
+        raise WorkbookError(f"worker count {formula!r} is not a formula") from error
+    if count < 1:
+        raise WorkbookError(f"worker count {formula!r} is {count} with {cores} cores: at least 1 is needed")
+    return count
+
+
+def gunicorn_workers(run: StageRun) -> int:
+    """The number of gunicorn worker processes running in web: PID 1 is the master (the
+    entrypoint execs gunicorn), the workers are its children."""
+    rows = [(line.split(None, 2) + [""])[:3] for line in run.processes("web").splitlines()[1:]]
+    return sum(1 for pid, ppid, command in rows if ppid == "1" and "gunicorn" in command)
+
+
+def measure_workers(config: dict, progress) -> dict:
+    """The stage's load figures for each worker count of `config["workers"]`: the stack started
+    once, then web recreated with GUNICORN_WORKERS set for each count, and the same load as
+    measure_load, `repetitions` times per count, through the stack's entry point (nginx)."""
+    stage, cores, reps = config["workers_stage"], os.cpu_count() or 1, config["repetitions"]
+    formulas: dict[int, list[str]] = {}
+    for formula in config["workers"]:  # on 1 core, 1 and `cores` are the same count: run it once
+        formulas.setdefault(worker_count(formula, cores), []).append(str(formula).replace(" ", ""))
+    default = worker_count(GUNICORN_DEFAULT_WORKERS, cores)
+    run = StageRun(stage, project=f"wbtest-bench-{stage}")
+    stages.prepare(run.directory)
+    points = []
+    date, started = datetime.now(UTC), time.monotonic()
+    try:
+        progress(stage, "building (worker sweep)")
+        run.compose("build", timeout=900)
+        for workers in sorted(formulas):
+            progress(stage, f"starting with {workers} workers")
+            run.env["GUNICORN_WORKERS"] = str(workers)
+            # The whole stack the first time; then only web is recreated (its environment changed).
+            run.compose("up", "--detach", "--wait")
+            # nginx resolves `web` once, when it starts: restarted, it finds the new container.
+            run.compose("restart", "nginx")
+            wait_until(lambda: run.status("/healthz") == 200, timeout=60, interval=0.1,
+                       what=f"{stage} with {workers} workers to answer through nginx")
+            running = gunicorn_workers(run)
+            if running != workers:
+                raise WorkbookError(f"{stage}: {running} gunicorn workers running, {workers} asked for")
+            loads = []
+            for i in range(reps):
+                progress(stage, f"{workers} workers: load {i + 1}/{reps} ({config['load_seconds']} s)")
+                loads.append(measure_load(run, config))
+            points.append({"workers": workers, "formulas": formulas[workers],
+                           **load_summary(loads), "memory_mib": memory_summary(loads)})
+        web = run.compose("ps", "--quiet", "web").strip()
+        nano_cpus, memory = docker("inspect", "--format", "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}",
+                                   web).stdout.split()
+    finally:
+        run.down()
+    keys = ("repetitions", "warmup_seconds", "load_seconds", "connections", "threads")
+    return {"stage": stage, "date": date.isoformat(timespec="seconds"), "cores": cores,
+            "web_limits": {"cpus": int(nano_cpus) / 1e9 or None, "memory_mib": int(memory) / 2**20 or None},
+            "default": GUNICORN_DEFAULT_WORKERS, "default_workers": default,
+            "config": {key: config[key] for key in keys}, "seconds": time.monotonic() - started,
+            "points": points}
+
+
+def run_workers_only(mode: str = "full", output: Path = RESULTS_FILE, progress=None,
+                     overrides: dict | None = None) -> dict:
+    """The worker sweep alone, merged into an existing results file: its "workers" section is
+    replaced, every other section is kept as it is."""
+    config = load_config(mode)[0] | (overrides or {})
+    if not config.get("workers"):
+        raise WorkbookError(f"the {mode} run has no worker sweep (no `workers` in [{mode}] of {CONFIG_FILE})")
+    if not output.exists():
+        raise WorkbookError(f"{output} does not exist: the sweep is merged into the results of a "
+                            "full run (run `workbook bench` first)")
+    results = json.loads(output.read_text())
+    results["workers"] = measure_workers(config, progress or (lambda stage, step: None))
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    return results
 
 
 def ratios(results: dict) -> dict[str, float]:
@@ -290,6 +394,10 @@ def check(results: dict, thresholds: dict) -> list[str]:
                 for load in ("load", "load_direct", "load_uncached"):
                     if load in figures and figures[load]["errors"] > limit:
                         failures.append(f"{stage}: {figures[load]['errors']} failed requests ({load})")
+            for point in results.get("workers", {}).get("points", []):
+                if point["errors"] > limit:
+                    failures.append(f"{results['workers']['stage']}: {point['errors']} failed requests "
+                                    f"with {point['workers']} workers")
         elif name.startswith("max_rebuild_ordered_over_naive"):
             for ratio_name, value in found.items():
                 if ratio_name.startswith("rebuild_ordered_over_naive") and value > limit:
@@ -305,10 +413,11 @@ def check(results: dict, thresholds: dict) -> list[str]:
     return failures
 
 
-def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None) -> dict:
-    config, _ = load_config(mode)
+def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None,
+                  overrides: dict | None = None) -> dict:
+    config = load_config(mode)[0] | (overrides or {})
     progress = progress or (lambda stage, step: None)
-    names = stages.names()
+    names = stages.names() if config.get("stages", "all") == "all" else config["stages"]
     rebuild_for = names if config["rebuild_stages"] == "all" else config["rebuild_stages"]
     started = time.monotonic()
     results = {
@@ -322,6 +431,8 @@ def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None
         "stages": {stage: measure_stage(stage, config, stage in rebuild_for, progress) for stage in names},
     }
     results["ratios"] = ratios(results)
+    if config.get("workers"):  # the full run only: minutes of load
+        results["workers"] = measure_workers(config, progress)
     results["meta"]["seconds"] = time.monotonic() - started
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")

@@ -84,12 +84,30 @@ def cmd_bench(args) -> int:
         print(f"[{time.monotonic() - started:6.1f} s] {stage}: {step}", flush=True)
 
     mode = "quick" if args.quick else "full"
-    results = bench.run_benchmark(mode, Path(args.output), progress)
-    print(f"\nwrote {args.output} ({mode}, {results['meta']['seconds']:.0f} s)")
-    for name, value in results["ratios"].items():
-        print(f"  {name:<45} {value:6.2f}")
+    overrides = {key: value for key in ("load_seconds", "repetitions")
+                 if (value := getattr(args, key)) is not None}
+    if args.only == "workers":
+        results = bench.run_workers_only(mode, Path(args.output), progress, overrides)
+        print(f"\nmerged the worker sweep into {args.output} ({mode}, {results['workers']['seconds']:.0f} s)")
+    else:
+        results = bench.run_benchmark(mode, Path(args.output), progress, overrides)
+        print(f"\nwrote {args.output} ({mode}, {results['meta']['seconds']:.0f} s)")
+        for name, value in results["ratios"].items():
+            print(f"  {name:<45} {value:6.2f}")
+    if "workers" in results:
+        sweep = results["workers"]
+        print(f"\n  {sweep['stage']} on {sweep['cores']} cores (default {sweep['default']} = "
+              f"{sweep['default_workers']} workers):")
+        for point in sweep["points"]:
+            print(f"  {point['workers']:>3} workers  {point['rps']['median']:8.1f} req/s  "
+                  f"p50 {point['p50_ms']['median']:7.1f} ms  p99 {point['p99_ms']['median']:7.1f} ms  "
+                  f"{point['errors']} failed  web {point['memory_mib']['web-1']['median']:6.1f} MiB")
     if args.check:
-        failures = bench.check(results, bench.load_config(mode)[1])
+        thresholds = bench.load_config(mode)[1]
+        if args.only == "workers":  # only what this run measured: failed requests in the sweep
+            results = {"stages": {}, "ratios": {}, "workers": results["workers"]}
+            thresholds = {"max_errors": thresholds["max_errors"]}
+        failures = bench.check(results, thresholds)
         for failure in failures:
             print(f"threshold missed: {failure}", file=sys.stderr)
         return 1 if failures else 0
@@ -120,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="the short run of the test suite")
     p.add_argument("--output", default=str(REPO_ROOT / "bench" / "results.json"))
     p.add_argument("--check", action="store_true", help="fail when a threshold is missed")
+    p.add_argument("--only", choices=["workers"], help="run only the worker sweep and merge it into "
+                   "the existing --output file, keeping its other sections")
+    p.add_argument("--load-seconds", type=int, help="override load_seconds of the config "
+                   "(a trial of the method; the results record the value used)")
+    p.add_argument("--repetitions", type=int, help="override repetitions of the config")
     p.set_defaults(func=cmd_bench)
     sub.add_parser("cleanup", help="remove containers, networks and volumes that tests left behind"
                    ).set_defaults(func=cmd_cleanup)

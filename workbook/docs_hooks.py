@@ -1,7 +1,8 @@
 """MkDocs hooks: pages generated from the repository at build time, never written by hand.
 
 - changes/<a>-to-<b>.md: for each pair of consecutive stages, a unified diff per changed file.
-- benchmarks/results.md: the tables and charts of bench/results.json, as `make bench` wrote it.
+- benchmarks/results.md: the tables and charts of bench/results.json, as `make bench` wrote it
+  (and `workbook bench --only workers` merged its worker sweep into it).
 """
 
 from __future__ import annotations
@@ -81,11 +82,50 @@ def _bar_chart(title: str, axis: str, values: dict[str, float]) -> list[str]:
             f'    y-axis "{axis}" 0 --> {top:.0f}', f"    bar [{bars}]", "```", ""]
 
 
-def results_page() -> str:
+def workers_section(sweep: dict | None) -> list[str]:
+    """The worker sweep: one row and one bar per worker count, the stage's default marked."""
+    lines = ["## gunicorn workers", ""]
+    if not sweep:
+        return lines + ["No worker sweep in these results yet: `make bench` measures it, or "
+                        "`.venv/bin/workbook bench --only workers` alone.", ""]
+    config, default = sweep["config"], sweep["default_workers"]
+    limits = sweep.get("web_limits") or {}
+    parts = ([f"{limits['cpus']:g} CPU"] if limits.get("cpus") else []) + (
+        [f"{limits['memory_mib']:.0f} MiB"] if limits.get("memory_mib") else [])
+    limit = f", and the stage's compose.yaml limits web to {' and '.join(parts)}" if parts else ""
+    best = max(point["rps"]["median"] for point in sweep["points"])
+    lines += [f"The load above, on {sweep['stage']} (through nginx, cached) with `GUNICORN_WORKERS` "
+              f"set to each count in turn: wrk with {config['connections']} connections for "
+              f"{config['load_seconds']} s, {config['repetitions']} runs per figure, measured on "
+              f"{sweep['date'][:10]}. This machine has {sweep['cores']} cores{limit}; unset, the "
+              f"stage runs `{sweep['default']}` = {default} workers (marked default below). Why that "
+              "default is chosen is explained in the stage's README; these are the figures behind it.", "",
+              "| Workers | Formula | Requests/s | vs. best | p50 (ms) | p99 (ms) | Failed requests "
+              "| Peak memory of web (MiB) |",
+              "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    labels = {}
+    for point in sweep["points"]:
+        workers = point["workers"]
+        labels[workers] = f"{workers} (default)" if workers == default else str(workers)
+        name = f"**{workers}** (default)" if workers == default else str(workers)
+        formulas = ", ".join(f"`{formula}`" for formula in point["formulas"])
+        lines.append(f"| {name} | {formulas} | {_spread(point['rps'], 0)} | "
+                     f"{point['rps']['median'] / best:.0%} | {_spread(point['p50_ms'])} | "
+                     f"{_spread(point['p99_ms'])} | {point['errors']} | "
+                     f"{_spread(point['memory_mib'].get('web-1'), 0)} |")
+    lines.append("")
+    lines += _bar_chart("Requests per second by gunicorn workers", "req/s",
+                        {labels[p["workers"]]: p["rps"]["median"] for p in sweep["points"]})
+    lines += _bar_chart("Peak memory of web by gunicorn workers (MiB)", "MiB",
+                        {labels[p["workers"]]: p["memory_mib"]["web-1"]["median"] for p in sweep["points"]})
+    return lines
+
+
+def results_page(results_file: Path = RESULTS_FILE) -> str:
     lines = ["# Benchmark results", ""]
-    if not RESULTS_FILE.exists():
+    if not results_file.exists():
         return "\n".join(lines + ["No measurements yet: run `make bench` to make them on your machine."])
-    results = json.loads(RESULTS_FILE.read_text())
+    results = json.loads(results_file.read_text())
     meta, by_stage = results["meta"], results["stages"]
     standins = [ref for ref, state in meta["images"].items() if state == "stand-in"]
     lines += [f"Measured by `make bench` ({meta['mode']} run) on {meta['date'][:10]}: "
@@ -149,6 +189,7 @@ def results_page() -> str:
                              f"| {_spread(load['p99_ms'])} | {load['errors']} |")
     lines += [""] + _bar_chart("Requests per second", "req/s",
                                {s: f["load"]["rps"]["median"] for s, f in by_stage.items()})
+    lines += workers_section(results.get("workers"))
     lines += ["## Ratios", "", "| Ratio | Value |", "| --- | ---: |"]
     lines += [f"| `{name}` | {value:.2f} |" for name, value in results["ratios"].items()]
     return "\n".join(lines) + "\n"
