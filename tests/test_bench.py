@@ -137,14 +137,14 @@ def test_the_sweep_alone_is_merged_and_keeps_the_rest_of_the_results(tmp_path, m
         return sweep_fixture()
 
     monkeypatch.setattr(bench, "measure_workers", measure)
-    bench.run_workers_only("full", output, overrides={"load_seconds": 3})
+    bench.run_only("workers", "full", output, overrides={"load_seconds": 3})
     merged = json.loads(output.read_text())
     assert merged.pop("workers")["points"] == sweep_fixture()["points"]
     assert merged == committed
     assert asked["load_seconds"] == 3
     assert asked["workers"] == bench.load_config("full")[0]["workers"]
     with pytest.raises(WorkbookError, match="no worker sweep"):
-        bench.run_workers_only("quick", output)
+        bench.run_only("workers", "quick", output)
 
 
 def test_readme_reason_for_the_default_workers_holds_for_the_committed_sweep():
@@ -172,3 +172,34 @@ def test_readme_reason_for_the_default_workers_holds_for_the_committed_sweep():
     memory = [points[workers]["memory_mib"]["web-1"]["median"] for workers in sorted(points)]
     assert memory == sorted(memory), "memory grows with each worker"
     assert memory[0] < memory[-1]
+
+
+def test_the_rollout_runs_only_in_the_full_run_and_outlasts_nothing_it_measures():
+    full, quick = bench.load_config("full")[0], bench.load_config("quick")[0]
+    assert "rollout_stage" not in quick, "the quick run (test suite, < 120 s) must not deploy to Swarm"
+    assert (REPO_ROOT / "stages" / full["rollout_stage"] / "pipeline.sh").is_file()
+
+
+def test_swarm_timestamps_are_read_to_the_microsecond():
+    started = bench._swarm_time("2026-11-25T11:49:53.407462432Z")
+    completed = bench._swarm_time("2026-11-25T11:50:44.808180159Z")
+    assert (completed - started).total_seconds() == pytest.approx(51.400718)
+
+
+def test_results_page_renders_the_rollout_and_failed_rollout_requests_miss_the_threshold(tmp_path):
+    results = json.loads(bench.RESULTS_FILE.read_text())
+    results["rollout"] = {
+        "stage": "05-ci", "date": "2026-01-02T03:04:05+00:00", "replicas": 2, "seconds": 300.0,
+        "config": {"connections": 16, "threads": 2, "rollout_load_seconds": 90, "rollout_repetitions": 1},
+        "update_seconds": {"median": 41.5, "min": 41.5, "max": 41.5, "runs": [41.5]}, "errors": 0,
+        "rollouts": [{"release": "abc-r1", "update_seconds": 41.5, "requests": 9000, "errors": 0,
+                      "rps": 100.0}]}
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(results))
+    section = docs_hooks.results_page(results_file).split("## Rolling update", 1)[1].split("\n## ", 1)[0]
+    assert "to 2 web replicas while wrk, with 16 connections for 90 s" in section
+    assert "| `abc-r1` | 41.5 | 9000 | 100 | 0 |" in section
+    only_rollout = {"stages": {}, "ratios": {}, "rollout": results["rollout"]}
+    assert not bench.check(only_rollout, {"max_errors": 0})
+    results["rollout"]["rollouts"][0]["errors"] = 3
+    assert bench.check(only_rollout, {"max_errors": 0}) == ["05-ci: 3 failed requests while rolling out abc-r1"]

@@ -19,13 +19,14 @@ import threading
 import time
 import tomllib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from . import REPO_ROOT, STAGES_DIR, images, stages
 from .docker import build, docker, image_layers, image_size, wait_until
 from .errors import WorkbookError
-from .notebook import StageRun
+from .notebook import PipelineRun, StageRun
 
 BENCH_DIR = REPO_ROOT / "bench"
 CONFIG_FILE = BENCH_DIR / "config.toml"
@@ -97,6 +98,12 @@ def wrk(url: str, seconds: float, connections: int, threads: int) -> dict:
     return json.loads(line)
 
 
+def failed_requests(figures: dict) -> int:
+    """wrk's failures of every kind: socket errors, timeouts, and answers that are not 2xx/3xx."""
+    return sum(figures[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts",
+                                        "status_errors"))
+
+
 def memory_mib(containers: list[str], stop: threading.Event, peaks: dict) -> None:
     """Sample `docker stats` until `stop` is set; keep each container's peak memory in MiB."""
     units = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1e3 / 2**20,
@@ -128,8 +135,7 @@ def measure_load(run: StageRun, config: dict, base_url: str | None = None) -> di
     finally:
         stop.set()
         sampler.join(timeout=30)
-    errors = sum(figures[key] for key in ("connect_errors", "read_errors", "write_errors",
-                                           "timeouts", "status_errors"))
+    errors = failed_requests(figures)
     return {"rps": figures["requests"] / figures["seconds"], "p50_ms": figures["p50_us"] / 1000,
             "p99_ms": figures["p99_us"] / 1000, "errors": errors,
             "memory_mib": {name.removeprefix(run.project + "-"): mib for name, mib in peaks.items()}}
@@ -333,18 +339,70 @@ def measure_workers(config: dict, progress) -> dict:
             "points": points}
 
 
-def run_workers_only(mode: str = "full", output: Path = RESULTS_FILE, progress=None,
-                     overrides: dict | None = None) -> dict:
-    """The worker sweep alone, merged into an existing results file: its "workers" section is
-    replaced, every other section is kept as it is."""
+def _swarm_time(timestamp: str) -> datetime:
+    """A Swarm timestamp (RFC 3339 with nanoseconds) as a datetime (microseconds suffice)."""
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", timestamp.replace("Z", "+00:00")))
+
+
+def measure_rollout(config: dict, progress) -> dict:
+    """Stage 05: new releases rolled out by its pipeline (build, push, `docker stack deploy`)
+    while wrk keeps loading the entry point; for each, the requests that failed during the load
+    and how long Swarm's rolling update took (from the service's own UpdateStatus)."""
+    stage, seconds = config["rollout_stage"], config["rollout_load_seconds"]
+    run = PipelineRun(stage, stack="wbtest-bench-rollout")
+    date, started, rollouts = datetime.now(UTC), time.monotonic(), []
+    try:
+        progress(stage, "pipeline: build, test, push, deploy")
+        run.pipeline("all")
+        wait_until(lambda: run.status("/healthz") == 200, timeout=60, what=f"{stage} to answer")
+        status, _, body = run.request("/api/links", {"url": "https://example.org/rollout"})
+        if status != 201:
+            raise WorkbookError(f"{stage}: creating a link answered {status}", body)
+        url = f"{run.url}/{json.loads(body)['code']}"
+        for i in range(config["rollout_repetitions"]):
+            release = f"{run.tag}-r{i + 1}"
+            progress(stage, f"rolling out {release} under load ({seconds} s)")
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                load = pool.submit(wrk, url, seconds, config["connections"], config["threads"])
+                run.pipeline("build", "push", "deploy", TAG=release, APP_VERSION=release)
+                update = run.service()["UpdateStatus"]
+                figures = load.result()
+            took = (_swarm_time(update["CompletedAt"]) - _swarm_time(update["StartedAt"])).total_seconds()
+            if update["State"] != "completed" or took >= seconds:
+                raise WorkbookError(f"{stage}: the update ({update['State']}, {took:.0f} s) did not "
+                                    f"finish within the {seconds} s of load; raise rollout_load_seconds")
+            rollouts.append({"release": release, "update_seconds": took, "requests": figures["requests"],
+                             "errors": failed_requests(figures),
+                             "rps": figures["requests"] / figures["seconds"]})
+        replicas = run.service()["Spec"]["Mode"]["Replicated"]["Replicas"]
+    finally:
+        run.down()
+    keys = ("connections", "threads", "rollout_load_seconds", "rollout_repetitions")
+    return {"stage": stage, "date": date.isoformat(timespec="seconds"), "replicas": replicas,
+            "config": {key: config[key] for key in keys}, "seconds": time.monotonic() - started,
+            "update_seconds": summary([r["update_seconds"] for r in rollouts]),
+            "errors": sum(r["errors"] for r in rollouts), "rollouts": rollouts}
+
+
+# The sections of a full run that can also run alone: name -> (the config key that enables it,
+# what it measures).
+SECTIONS = {"workers": ("workers", "worker sweep"), "rollout": ("rollout_stage", "rolling update")}
+
+
+def run_only(section: str, mode: str = "full", output: Path = RESULTS_FILE, progress=None,
+             overrides: dict | None = None) -> dict:
+    """One section of the full run alone ("workers" or "rollout"), merged into an existing
+    results file: that section is replaced, every other one is kept as it is."""
+    key, what = SECTIONS[section]
     config = load_config(mode)[0] | (overrides or {})
-    if not config.get("workers"):
-        raise WorkbookError(f"the {mode} run has no worker sweep (no `workers` in [{mode}] of {CONFIG_FILE})")
+    if not config.get(key):
+        raise WorkbookError(f"the {mode} run has no {what} (no `{key}` in [{mode}] of {CONFIG_FILE})")
     if not output.exists():
-        raise WorkbookError(f"{output} does not exist: the sweep is merged into the results of a "
+        raise WorkbookError(f"{output} does not exist: the {what} is merged into the results of a "
                             "full run (run `workbook bench` first)")
     results = json.loads(output.read_text())
-    results["workers"] = measure_workers(config, progress or (lambda stage, step: None))
+    measure = measure_workers if section == "workers" else measure_rollout
+    results[section] = measure(config, progress or (lambda stage, step: None))
     output.write_text(json.dumps(results, indent=2) + "\n")
     return results
 
@@ -394,6 +452,10 @@ def check(results: dict, thresholds: dict) -> list[str]:
                 for load in ("load", "load_direct", "load_uncached"):
                     if load in figures and figures[load]["errors"] > limit:
                         failures.append(f"{stage}: {figures[load]['errors']} failed requests ({load})")
+            for rollout in results.get("rollout", {}).get("rollouts", []):
+                if rollout["errors"] > limit:
+                    failures.append(f"{results['rollout']['stage']}: {rollout['errors']} failed requests "
+                                    f"while rolling out {rollout['release']}")
             for point in results.get("workers", {}).get("points", []):
                 if point["errors"] > limit:
                     failures.append(f"{results['workers']['stage']}: {point['errors']} failed requests "
@@ -433,6 +495,8 @@ def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None
     results["ratios"] = ratios(results)
     if config.get("workers"):  # the full run only: minutes of load
         results["workers"] = measure_workers(config, progress)
+    if config.get("rollout_stage"):  # the full run only: two deployments and minutes of load
+        results["rollout"] = measure_rollout(config, progress)
     results["meta"]["seconds"] = time.monotonic() - started
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")

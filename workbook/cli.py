@@ -86,14 +86,20 @@ def cmd_bench(args) -> int:
     mode = "quick" if args.quick else "full"
     overrides = {key: value for key in ("load_seconds", "repetitions")
                  if (value := getattr(args, key)) is not None}
-    if args.only == "workers":
-        results = bench.run_workers_only(mode, Path(args.output), progress, overrides)
-        print(f"\nmerged the worker sweep into {args.output} ({mode}, {results['workers']['seconds']:.0f} s)")
+    if args.only:
+        results = bench.run_only(args.only, mode, Path(args.output), progress, overrides)
+        print(f"\nmerged the {args.only} section into {args.output} ({mode}, "
+              f"{results[args.only]['seconds']:.0f} s)")
     else:
         results = bench.run_benchmark(mode, Path(args.output), progress, overrides)
         print(f"\nwrote {args.output} ({mode}, {results['meta']['seconds']:.0f} s)")
         for name, value in results["ratios"].items():
             print(f"  {name:<45} {value:6.2f}")
+    if "rollout" in results:
+        rollout = results["rollout"]
+        for r in rollout["rollouts"]:
+            print(f"  {rollout['stage']}: rolled out {r['release']} in {r['update_seconds']:.1f} s "
+                  f"under load, {r['requests']} requests, {r['errors']} failed")
     if "workers" in results:
         sweep = results["workers"]
         print(f"\n  {sweep['stage']} on {sweep['cores']} cores (default {sweep['default']} = "
@@ -104,8 +110,8 @@ def cmd_bench(args) -> int:
                   f"{point['errors']} failed  web {point['memory_mib']['web-1']['median']:6.1f} MiB")
     if args.check:
         thresholds = bench.load_config(mode)[1]
-        if args.only == "workers":  # only what this run measured: failed requests in the sweep
-            results = {"stages": {}, "ratios": {}, "workers": results["workers"]}
+        if args.only:  # only what this run measured: its failed requests
+            results = {"stages": {}, "ratios": {}, args.only: results[args.only]}
             thresholds = {"max_errors": thresholds["max_errors"]}
         failures = bench.check(results, thresholds)
         for failure in failures:
@@ -138,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="the short run of the test suite")
     p.add_argument("--output", default=str(REPO_ROOT / "bench" / "results.json"))
     p.add_argument("--check", action="store_true", help="fail when a threshold is missed")
-    p.add_argument("--only", choices=["workers"], help="run only the worker sweep and merge it into "
-                   "the existing --output file, keeping its other sections")
+    p.add_argument("--only", choices=["workers", "rollout"],
+                   help="run only the worker sweep or the rolling update and merge it into the "
+                   "existing --output file, keeping its other sections")
     p.add_argument("--load-seconds", type=int, help="override load_seconds of the config "
                    "(a trial of the method; the results record the value used)")
     p.add_argument("--repetitions", type=int, help="override repetitions of the config")

@@ -121,6 +121,26 @@ def workers_section(sweep: dict | None) -> list[str]:
     return lines
 
 
+def rollout_section(rollout: dict | None) -> list[str]:
+    """Stage 05's rolling updates under load: one row per release rolled out."""
+    lines = ["## Rolling update", ""]
+    if not rollout:
+        return lines + ["No rolling update in these results yet: `make bench` measures it, or "
+                        "`.venv/bin/workbook bench --only rollout` alone.", ""]
+    config = rollout["config"]
+    lines += [f"{rollout['stage']}'s pipeline rolls out a new release (build, push, `docker stack "
+              f"deploy`) to {rollout['replicas']} web replicas while wrk, with {config['connections']} "
+              f"connections for {config['rollout_load_seconds']} s, follows a short link through the "
+              f"entry point; measured on {rollout['date'][:10]}. The update's duration is Swarm's own "
+              "(the service's UpdateStatus, start to completion): start-first, one replica at a time, "
+              "each healthy before the next.", "",
+              "| Release | Update took (s) | Requests during the load | Requests/s | Failed requests |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    lines += [f"| `{r['release']}` | {r['update_seconds']:.1f} | {r['requests']} | {r['rps']:.0f} | "
+              f"{r['errors']} |" for r in rollout["rollouts"]]
+    return lines + [""]
+
+
 def results_page(results_file: Path = RESULTS_FILE) -> str:
     lines = ["# Benchmark results", ""]
     if not results_file.exists():
@@ -190,6 +210,7 @@ def results_page(results_file: Path = RESULTS_FILE) -> str:
     lines += [""] + _bar_chart("Requests per second", "req/s",
                                {s: f["load"]["rps"]["median"] for s, f in by_stage.items()})
     lines += workers_section(results.get("workers"))
+    lines += rollout_section(results.get("rollout"))
     lines += ["## Ratios", "", "| Ratio | Value |", "| --- | ---: |"]
     lines += [f"| `{name}` | {value:.2f} |" for name, value in results["ratios"].items()]
     return "\n".join(lines) + "\n"
