@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from workbook import LABEL, REPO_ROOT, images, stages
+from workbook import LABEL, REPO_ROOT, STAGES_DIR, images, stages
 from workbook.docker import (
     build,
     docker,
@@ -27,6 +27,7 @@ from workbook.docker import (
     wait_until,
 )
 from workbook.errors import WorkbookError, explain
+from workbook.notebook import PipelineRun, SteadyLoad
 
 OWNER = "workbook-selftest"
 WORKBOOK = [sys.executable, "-m", "workbook"]
@@ -117,6 +118,38 @@ def test_entry_url_prefers_nginx_then_web():
     as_json = "\n".join(json.dumps(row) for row in rows)
     assert stages.entry_url(as_json) == "http://127.0.0.1:32002"
     assert stages.entry_url("\n".join(json.dumps(row) for row in rows[:2])) == "http://127.0.0.1:32001"
+
+
+
+def test_pipeline_run_works_in_a_copy_with_fresh_secrets_and_removes_it():
+    """The notebook's PipelineRun never touches the checkout: a temporary copy without local
+    state, its own secrets, free ports; `down` (safe with nothing deployed, and twice) removes it."""
+    run = PipelineRun("05-ci", stack="wbtest-selftest-pipeline")
+    try:
+        assert (run.directory / "pipeline.sh").is_file()
+        assert not run.directory.is_relative_to(REPO_ROOT)
+        assert not {".pipeline", ".venv", ".env"} & {path.name for path in run.directory.iterdir()}
+        for name in ("db_password", "secret_key"):
+            value = (run.directory / "secrets" / f"{name}.txt").read_text()
+            checkout = STAGES_DIR / "05-ci" / "secrets" / f"{name}.txt"
+            assert len(value) == 64
+            assert not checkout.exists() or checkout.read_text() != value
+        assert run.tag.startswith("nb-")
+        assert {key: run.env[key] for key in ("STACK", "TAG", "REGISTRY_PORT", "HTTP_PORT")} == {
+            "STACK": "wbtest-selftest-pipeline", "TAG": run.tag, "REGISTRY_PORT": "", "HTTP_PORT": ""}
+    finally:
+        assert run.down() == "wbtest-selftest-pipeline removed"
+    assert not run.directory.parent.exists()
+    assert run.down() == "wbtest-selftest-pipeline removed"
+
+
+def test_steady_load_stays_on_loopback_and_tells_the_phases_of_a_rollout():
+    with pytest.raises(ValueError, match="only sends traffic to 127.0.0.1"):
+        SteadyLoad("http://192.0.2.1:8080/")
+    load = SteadyLoad("http://127.0.0.1:1/")
+    load.results = [("v1", 302)] * 3 + [("v2", 302), ("v1", 302)] + [("v2", 302)] * 4
+    assert load.timeline() == "v1 ×3 → mixed (v2 ×1, v1 ×1) → v2 ×4"
+    assert load.counts() == {("v1", 302): 4, ("v2", 302): 5}
 
 
 # --- docker helpers --------------------------------------------------------------------------

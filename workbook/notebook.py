@@ -1,19 +1,29 @@
 """A stage driven from a notebook: build and start it, call the app, inspect image, processes
-and logs, and clean up — in the last cell, and also when the kernel exits after a failed cell."""
+and logs, and clean up — in the last cell, and also when the kernel exits after a failed cell.
+
+StageRun starts a stage's compose stack; PipelineRun runs stage 05's pipeline.sh (registry, build,
+test, push, deploy to a one-node Swarm) in a temporary copy of the stage."""
 
 from __future__ import annotations
 
 import atexit
+import http.client
 import json
 import os
 import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from . import STAGES_DIR, stages
 from .docker import docker, image_layers, image_size, wait_until
+from .errors import WorkbookError, tail
 
 
 # Traffic to 127.0.0.1 never goes through a proxy, and redirects are shown, not followed.
@@ -25,51 +35,51 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
-class StageRun:
-    """One stage under its own compose project (`wbtest-nb-<stage>` unless named), on a free
-    127.0.0.1 port."""
+def fetch(url: str, payload: dict | None = None, timeout: float = 10) -> tuple[int, dict, str]:
+    """(status, headers, body) of a GET, or of a JSON POST when `payload` is given; 127.0.0.1 only."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError("the workbook only sends traffic to 127.0.0.1")
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data,
+                                     headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
 
-    def __init__(self, stage: str, project: str | None = None, extra_files: tuple[Path, ...] = ()):
-        self.stage = stage
-        # Compose files layered on the stage's own compose.yaml (the benchmark's overrides).
-        self.files = [arg for path in ("compose.yaml", *extra_files) for arg in ("-f", str(path))]
-        self.directory = STAGES_DIR / stage
-        self.project = project or f"wbtest-nb-{stage}"
-        # Empty WEB_PORT/HTTP_PORT let Docker choose free ports; a stage that needs a password in
-        # its environment gets a fresh one there (no .env file is written into the stage).
-        self.env = os.environ | {"WEB_PORT": "", "HTTP_PORT": "",
-                                 "POSTGRES_PASSWORD": secrets.token_hex(16)}
-        atexit.register(self.down)
 
-    def compose(self, *args: str, timeout: float = 600) -> str:
-        return docker("compose", "--ansi", "never", "--project-name", self.project, *self.files, *args,
-                      cwd=self.directory, env=self.env, timeout=timeout).stdout
+class _Run:
+    """What every notebook run shares: requests to its entry point (`url`), the image report, and
+    a clean-up (`down`) that also runs when the kernel exits.
 
-    def up(self) -> str:
-        """Build and start the stage; wait until it is up (healthy where it has a health check)."""
-        self.compose("down", "--volumes", "--remove-orphans")
-        if (self.directory / "make-secrets.sh").exists():
-            stages.prepare(self.directory)  # secrets/ is ignored by git; an existing one is kept
-        started = time.monotonic()
-        self.compose("up", "--build", "--detach", "--wait")
-        wait_until(lambda: self.status("/healthz") == 200, timeout=60, what=f"{self.stage} to answer")
-        return f"{self.stage} is up at {self.url} after {time.monotonic() - started:.1f} s"
+    The kernel's shutdown gives it a few seconds before SIGTERM and SIGKILL reach its whole process
+    group, too few for a clean-up; so at exit, the clean-up command runs in a session of its own."""
+
+    directory: Path
+    env: dict[str, str]
+    image: str
+
+    def __init__(self):  # called last by subclasses: directory and env are set
+        self.removed = False
+        atexit.register(self._down_at_exit)
 
     @property
     def url(self) -> str:
-        """Where the stack answers: nginx where the stage has it, else web."""
-        return stages.entry_url(self.compose("ps", "--format", "json"))
+        raise NotImplementedError
+
+    def cleanup_command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _down_at_exit(self) -> None:
+        if not self.removed and self.directory.exists():
+            subprocess.Popen(self.cleanup_command(), cwd=self.directory, env=self.env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
 
     def request(self, path: str, payload: dict | None = None) -> tuple[int, dict, str]:
         """(status, headers, body) of a GET, or of a JSON POST when `payload` is given."""
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(self.url + path, data=data,
-                                         headers={"Content-Type": "application/json"} if data else {})
-        try:
-            with _OPENER.open(request, timeout=10) as response:
-                return response.status, dict(response.headers), response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read().decode()
+        return fetch(self.url + path, payload)
 
     def status(self, path: str) -> int | None:
         try:
@@ -84,10 +94,6 @@ class StageRun:
         status, _, body = self.request(path, payload)
         return status, json.loads(body)
 
-    @property
-    def image(self) -> str:
-        return f"{self.project}-web"
-
     def image_report(self) -> str:
         """The image's size and its layers, largest first."""
         layers = sorted(image_layers(self.image), key=lambda layer: -layer.size)
@@ -96,6 +102,47 @@ class StageRun:
             if layer.size:
                 lines.append(f"{layer.size / 1e6:9.1f} MB  {_short(layer.created_by)}")
         return "\n".join(lines)
+
+
+class StageRun(_Run):
+    """One stage under its own compose project (`wbtest-nb-<stage>` unless named), on a free
+    127.0.0.1 port."""
+
+    def __init__(self, stage: str, project: str | None = None, extra_files: tuple[Path, ...] = ()):
+        self.stage = stage
+        # Compose files layered on the stage's own compose.yaml (the benchmark's overrides).
+        self.files = [arg for path in ("compose.yaml", *extra_files) for arg in ("-f", str(path))]
+        self.directory = STAGES_DIR / stage
+        self.project = project or f"wbtest-nb-{stage}"
+        # Empty WEB_PORT/HTTP_PORT let Docker choose free ports; a stage that needs a password in
+        # its environment gets a fresh one there (no .env file is written into the stage).
+        self.env = os.environ | {"WEB_PORT": "", "HTTP_PORT": "",
+                                 "POSTGRES_PASSWORD": secrets.token_hex(16)}
+        super().__init__()
+
+    def compose(self, *args: str, timeout: float = 600) -> str:
+        return docker("compose", "--ansi", "never", "--project-name", self.project, *self.files, *args,
+                      cwd=self.directory, env=self.env, timeout=timeout).stdout
+
+    def up(self) -> str:
+        """Build and start the stage; wait until it is up (healthy where it has a health check)."""
+        self.compose("down", "--volumes", "--remove-orphans")
+        self.removed = False
+        if (self.directory / "make-secrets.sh").exists():
+            stages.prepare(self.directory)  # secrets/ is ignored by git; an existing one is kept
+        started = time.monotonic()
+        self.compose("up", "--build", "--detach", "--wait")
+        wait_until(lambda: self.status("/healthz") == 200, timeout=60, what=f"{self.stage} to answer")
+        return f"{self.stage} is up at {self.url} after {time.monotonic() - started:.1f} s"
+
+    @property
+    def url(self) -> str:
+        """Where the stack answers: nginx where the stage has it, else web."""
+        return stages.entry_url(self.compose("ps", "--format", "json"))
+
+    @property
+    def image(self) -> str:
+        return f"{self.project}-web"
 
     def ps(self) -> list[dict]:
         return [json.loads(line) for line in self.compose("ps", "--all", "--format", "json").splitlines()]
@@ -116,13 +163,220 @@ class StageRun:
     def logs(self, service: str = "web", tail: int = 15) -> str:
         return self.compose("logs", "--no-log-prefix", "--tail", str(tail), service)
 
-    def down(self) -> str:
-        """Remove the stage's containers, network and volumes (safe to call twice)."""
+    def cleanup_command(self) -> list[str]:
         # A short stop timeout: this is clean-up, not a test of graceful shutdown (stage 01's `sh`
         # as PID 1 would otherwise hold every teardown for Docker's full 10 s).
-        docker("compose", "--project-name", self.project, "down", "--volumes", "--remove-orphans",
-               "--timeout", "3", cwd=self.directory, env=self.env, check=False)
+        return ["docker", "compose", "--project-name", self.project, "down", "--volumes",
+                "--remove-orphans", "--timeout", "3"]
+
+    def down(self) -> str:
+        """Remove the stage's containers, network and volumes (safe to call twice)."""
+        docker(*self.cleanup_command()[1:], cwd=self.directory, env=self.env, check=False)
+        self.removed = True
         return f"{self.project} removed"
+
+
+class PipelineRun(_Run):
+    """Stage 05's pipeline.sh in a temporary copy of the stage (the checkout is never touched):
+    Swarm stack `wbtest-nb-<stage>` unless named, a registry and an entry point on free 127.0.0.1
+    ports, images tagged `nb-<random>` (the copy is no git checkout, and a tag of its own keeps
+    other runs' images apart)."""
+
+    # Local state that stays out of the copy: the reader's secrets, caches, the pipeline's state.
+    NOT_COPIED = (".env", ".venv", ".git", "secrets", ".pipeline", "__pycache__", ".pytest_cache",
+                  ".ruff_cache")
+
+    def __init__(self, stage: str = "05-ci", stack: str | None = None, workers: int = 2):
+        self.stage = stage
+        self.stack = stack or f"wbtest-nb-{stage}"
+        self.tag = f"nb-{secrets.token_hex(4)}"
+        self.tags = {self.tag}
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{self.stack}-")) / stage
+        shutil.copytree(STAGES_DIR / stage, self.directory, ignore=shutil.ignore_patterns(*self.NOT_COPIED))
+        stages.prepare(self.directory)  # make-secrets.sh: fresh secrets in the copy
+        # Empty ports: Docker chooses free ones. Two gunicorn workers per replica: the same
+        # behaviour, less start-up time on a small machine.
+        self.env = os.environ | {"STACK": self.stack, "TAG": self.tag, "REGISTRY_PORT": "",
+                                 "HTTP_PORT": "", "GUNICORN_WORKERS": str(workers)}
+        self.output = ""
+        self.kept_swarm: list[str] = []
+        super().__init__()
+
+    def pipeline(self, *steps: str, timeout: float = 900, **settings: str) -> str:
+        """Run `./pipeline.sh STEPS` with `settings` added to its environment; return its step
+        log (the `==>` lines). The whole output stays in `self.output`."""
+        env = self.env | settings
+        self.tags.add(env["TAG"])
+        self.removed = False
+        try:
+            result = subprocess.run(["./pipeline.sh", *steps], cwd=self.directory, env=env,
+                                    capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise WorkbookError(f"pipeline.sh {' '.join(steps)} did not finish within {timeout} s") from exc
+        self.output = result.stdout + result.stderr
+        if result.returncode != 0:
+            raise WorkbookError(f"pipeline.sh {' '.join(steps)} failed", tail(self.output, 40))
+        return "\n".join(line for line in result.stderr.splitlines() if line.startswith("==> "))
+
+    def up(self) -> str:
+        """`./pipeline.sh all`: registry, build, test, push, deploy; wait until the entry point
+        answers. Returns the step log and where the stack answers."""
+        started = time.monotonic()
+        log = self.pipeline("all")
+        wait_until(lambda: self.status("/healthz") == 200, timeout=60, what=f"{self.stage} to answer")
+        return f"{log}\n{self.stage} is up at {self.url} after {time.monotonic() - started:.1f} s"
+
+    def _port(self, container: str, port: str) -> str:
+        """host:port where `container` publishes `port` (on 127.0.0.1)."""
+        return docker("port", container, port).stdout.splitlines()[0]
+
+    def _edge(self) -> str:
+        """The entry point's container: edge.yaml's nginx, compose project `<stack>-edge`."""
+        edge = docker("ps", "--quiet", "--filter",
+                      f"label=com.docker.compose.project={self.stack}-edge").stdout.split()
+        if not edge:
+            raise WorkbookError(f"the entry point of {self.stack} is not running")
+        return edge[0]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._port(self._edge(), '8080/tcp')}"
+
+    def addresses(self, name: str = "web") -> list[str]:
+        """What Docker's DNS answers for `name` inside the entry point's container: with
+        `endpoint_mode: dnsrr`, one address per running replica, and no virtual IP."""
+        answer = docker("exec", self._edge(), "getent", "ahostsv4", name).stdout
+        return sorted({line.split()[0] for line in answer.splitlines() if line.strip()})
+
+    @property
+    def registry(self) -> str:
+        return self._port(f"{self.stack}-registry", "5000/tcp")
+
+    def catalog(self) -> dict[str, list[str]]:
+        """Every repository in the local registry, with its tags (the registry's HTTP API)."""
+        base = f"http://{self.registry}/v2"
+        names = json.loads(fetch(f"{base}/_catalog")[2])["repositories"]
+        return {name: json.loads(fetch(f"{base}/{name}/tags/list")[2])["tags"] for name in names}
+
+    @property
+    def image(self) -> str:
+        return f"links-web:{self.tag}"
+
+    def services(self) -> str:
+        """`docker service ls` for the stack: mode, replicas, and the image (pinned by digest)."""
+        return docker("service", "ls", "--filter", f"label=com.docker.stack.namespace={self.stack}",
+                      "--format", "table {{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}").stdout
+
+    def tasks(self, service: str = "web") -> str:
+        """`docker service ps` of one service: each replica (task), where it is, and its state."""
+        return docker("service", "ps", f"{self.stack}_{service}",
+                      "--format", "table {{.Name}}\t{{.Image}}\t{{.DesiredState}}\t{{.CurrentState}}"
+                      ).stdout
+
+    def service(self, service: str = "web") -> dict:
+        """`docker service inspect` of one service."""
+        return json.loads(docker("service", "inspect", f"{self.stack}_{service}").stdout)[0]
+
+    def load(self, path: str = "/healthz", **bounds) -> SteadyLoad:
+        """A SteadyLoad on the entry point (use it in a `with` block)."""
+        return SteadyLoad(self.url + path, **bounds)
+
+    def _images(self) -> list[str]:
+        """Every image the pipeline tagged in this run, the registry's tags included."""
+        ours = {f"{name}:{tag}" for name in ("links-web", "links-nginx", "links-test") for tag in self.tags}
+        listed = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+        return sorted(ours | {ref for ref in listed if ref.split("/")[-1] in ours})
+
+    def cleanup_command(self) -> list[str]:
+        # pipeline.sh down (the stack, its data, the entry point, the registry, and the Swarm if
+        # the pipeline created it), then the copy of the stage and the run's images. But first, a
+        # Swarm this run created and other stacks now use is kept (below).
+        self._keep_a_shared_swarm()
+        script = ('copy=$1; shift; ./pipeline.sh down; cd / && rm -rf "$copy"; '
+                  'docker image rm --force "$@" >/dev/null 2>&1; true')
+        return ["sh", "-c", script, "cleanup", str(self.directory.parent), *self._images()]
+
+    def _keep_a_shared_swarm(self) -> list[str]:
+        """If this run created the Swarm but other stacks have been deployed on it since (another
+        run on this machine), `down` must not take it from under them: it stays. Returns those."""
+        marker = self.directory / ".pipeline" / self.stack / "created-swarm"
+        if not marker.exists():
+            return []
+        listed = docker("stack", "ls", "--format", "{{.Name}}", check=False).stdout.split()
+        others = [name for name in listed if name != self.stack]
+        if others:
+            marker.unlink()
+            self.kept_swarm = others
+        return others
+
+    def down(self) -> str:
+        """Remove everything the pipeline created, its images and the copy (safe to call twice)."""
+        if self.directory.exists():
+            subprocess.run(self.cleanup_command(), cwd=self.directory, env=self.env,
+                           capture_output=True, text=True, timeout=300)
+        self.removed = True
+        if self.kept_swarm:
+            return (f"{self.stack} removed; the Swarm it created stays, since other stacks use it: "
+                    f"{', '.join(self.kept_swarm)} (`docker swarm leave --force` once they are gone)")
+        return f"{self.stack} removed"
+
+
+class SteadyLoad:
+    """GET requests to one URL on 127.0.0.1 at a steady pace, in a thread, bounded in time and
+    count. Records the `X-App-Version` and the status (or the error) of every answer."""
+
+    def __init__(self, url: str, per_second: float = 20, max_seconds: float = 120,
+                 max_requests: int = 3000):
+        if not url.startswith("http://127.0.0.1:"):
+            raise ValueError("the workbook only sends traffic to 127.0.0.1")
+        self.url, self.pause = url, 1 / per_second
+        self.max_seconds, self.max_requests = max_seconds, max_requests
+        self.results: list[tuple[str, int | str]] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self.stopped.is_set() and time.monotonic() < deadline \
+                and len(self.results) < self.max_requests:
+            try:
+                status, headers, _ = fetch(self.url, timeout=5)
+                self.results.append((headers.get("X-App-Version", ""), status))
+            except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out
+                self.results.append(("", type(error).__name__))
+            self.stopped.wait(self.pause)
+
+    def __enter__(self) -> SteadyLoad:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def wait_for(self, version: str, last: int = 20, timeout: float = 60) -> None:
+        """Until the last `last` answers all came from `version`."""
+        wait_until(lambda: [v for v, _ in self.results[-last:]] == [version] * last, timeout=timeout,
+                   what=f"the last {last} answers to come from {version}")
+
+    def counts(self) -> Counter:
+        """How many answers each (version, status) got; an error counts as ('', its name)."""
+        return Counter(self.results)
+
+    def timeline(self) -> str:
+        """The answering versions in three phases: the first alone, a mix (a rolling update: old and
+        new replicas answer side by side), the last alone: 'a ×120 → mixed (b ×14, a ×9) → b ×80'."""
+        versions = [version or "error" for version, _ in self.results]
+        if len(set(versions)) < 2:
+            return f"{versions[0]} ×{len(versions)}" if versions else "no answers"
+        first, last = versions[0], versions[-1]
+        start = next(i for i, version in enumerate(versions) if version != first)
+        end = max(i for i, version in enumerate(versions) if version != last) + 1
+        phases = [f"{first} ×{start}"]
+        if start < end:
+            both = Counter(versions[start:end])
+            phases.append("mixed (" + ", ".join(f"{v} ×{n}" for v, n in both.items()) + ")")
+        return " → ".join([*phases, f"{last} ×{len(versions) - end}"])
 
 
 def _short(created_by: str, width: int = 90) -> str:
