@@ -54,6 +54,7 @@ step_registry() {
     log "registry: $(registry)"
 }
 
+# --8<-- [start:build]
 step_build() {
     # Built once; every later step uses these very images.
     log "build: links-web:$TAG and links-nginx:$TAG (release $APP_VERSION)"
@@ -67,6 +68,7 @@ step_test() {
         --build-arg APP_VERSION="$APP_VERSION" --tag "links-test:$TAG" .
     docker run --rm "links-test:$TAG"
 }
+# --8<-- [end:build]
 
 step_push() {
     for name in links-web links-nginx; do
@@ -77,6 +79,7 @@ step_push() {
     done
 }
 
+# --8<-- [start:deploy]
 ensure_swarm() {
     state=$(docker info --format '{{.Swarm.LocalNodeState}}')
     case $state in
@@ -112,7 +115,9 @@ step_deploy() {
     esac
     deploy_edge
 }
+# --8<-- [end:deploy]
 
+# --8<-- [start:edge]
 edge() { docker compose --project-name "$STACK-edge" --file edge.yaml "$@"; }
 
 deploy_edge() {
@@ -129,6 +134,7 @@ deploy_edge() {
     fi
     log "deploy: http://$(edge port nginx 8080)"
 }
+# --8<-- [end:edge]
 
 wait_until_gone() {  # wait_until_gone WHAT COMMAND...: until COMMAND prints nothing (60 s at most)
     what=$1; shift
@@ -140,6 +146,7 @@ wait_until_gone() {  # wait_until_gone WHAT COMMAND...: until COMMAND prints not
     done
 }
 
+# --8<-- [start:down]
 step_down() {
     log "down: stack $STACK"
     # (edge.yaml insists on an image name; `down` needs none.)
@@ -154,7 +161,10 @@ step_down() {
     fi
     docker volume rm "${STACK}_pgdata" >/dev/null 2>&1 || true
     docker rm --force --volumes "$REGISTRY_CONTAINER" >/dev/null 2>&1 || true
-    if [ -f "$STATE/created-swarm" ]; then
+    others=$(docker stack ls --format '{{.Name}}' 2>/dev/null | grep -vx "$STACK" || true)
+    if [ -f "$STATE/created-swarm" ] && [ -n "$others" ]; then
+        log "down: keeping the Swarm this pipeline created: other stacks run on it ($others)"
+    elif [ -f "$STATE/created-swarm" ]; then
         log "down: leaving the Swarm this pipeline created"
         docker swarm leave --force >/dev/null
         rm -f "$STATE/created-swarm"
@@ -165,6 +175,7 @@ step_down() {
     fi
     rmdir "$STATE" .pipeline 2>/dev/null || true
 }
+# --8<-- [end:down]
 
 [ $# -gt 0 ] || set -- all
 for step in "$@"; do

@@ -53,10 +53,10 @@ def step_by_id(job: dict, step_id: str) -> dict:
     return matches[0]
 
 
-def check_jsonschema(path: Path) -> subprocess.CompletedProcess:
+def check_jsonschema(path: Path, schema: str = "vendor.github-workflows") -> subprocess.CompletedProcess:
     # The check-jsonschema of this interpreter's environment; its schemas are vendored: offline.
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
-                           "vendor.github-workflows", str(path)],
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema,
+                           str(path)],
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -65,6 +65,14 @@ def check_jsonschema(path: Path) -> subprocess.CompletedProcess:
 def test_the_workflow_matches_githubs_schema():
     result = check_jsonschema(WORKFLOW)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dependabot_updates_the_pinned_actions_and_matches_its_schema():
+    dependabot = WORKFLOW.parent.parent / "dependabot.yml"
+    result = check_jsonschema(dependabot, "vendor.dependabot")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ecosystems = {update["package-ecosystem"] for update in yaml.safe_load(dependabot.read_text())["updates"]}
+    assert {"github-actions", "pip", "docker"} <= ecosystems
 
 
 def test_the_schema_check_catches_a_broken_workflow(text, tmp_path):
