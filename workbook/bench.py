@@ -317,9 +317,11 @@ def measure_workers(config: dict, progress) -> dict:
             run.compose("restart", "nginx")
             wait_until(lambda: run.status("/healthz") == 200, timeout=60, interval=0.1,
                        what=f"{stage} with {workers} workers to answer through nginx")
-            running = gunicorn_workers(run)
-            if running != workers:
-                raise WorkbookError(f"{stage}: {running} gunicorn workers running, {workers} asked for")
+            # Workers boot one after another (and the app answers as soon as the first one does):
+            # wait until all run. One that never comes (killed at the memory limit) fails the run.
+            wait_until(lambda: gunicorn_workers(run) == workers, timeout=60, interval=0.5,
+                       what=f"{stage}: {workers} gunicorn workers running",
+                       on_timeout=lambda: f"{gunicorn_workers(run)} running\n{run.logs('web', 20)}")
             loads = []
             for i in range(reps):
                 progress(stage, f"{workers} workers: load {i + 1}/{reps} ({config['load_seconds']} s)")
