@@ -319,7 +319,7 @@ def measure_workers(config: dict, progress) -> dict:
                        what=f"{stage} with {workers} workers to answer through nginx")
             # Workers boot one after another (and the app answers as soon as the first one does):
             # wait until all run. One that never comes (killed at the memory limit) fails the run.
-            wait_until(lambda: gunicorn_workers(run) == workers, timeout=60, interval=0.5,
+            wait_until(lambda count=workers: gunicorn_workers(run) == count, timeout=60, interval=0.5,
                        what=f"{stage}: {workers} gunicorn workers running",
                        on_timeout=lambda: f"{gunicorn_workers(run)} running\n{run.logs('web', 20)}")
             loads = []
