@@ -23,7 +23,8 @@ def test_quick_benchmark_meets_its_thresholds(tmp_path):
     assert elapsed < 120, f"the quick run took {elapsed:.0f} s"
 
     results = json.loads(output.read_text())
-    assert sorted(results["stages"]) == stages.names()
+    # Every stage but 05, whose Compose stack is 04's (the full run measures it, and its rollout).
+    assert sorted(results["stages"]) == [name for name in stages.names() if name != "05-ci"]
     for stage, figures in results["stages"].items():
         assert figures["load"]["errors"] == 0, stage
         assert figures["load"]["rps"]["median"] > 0
