@@ -355,12 +355,11 @@ def measure_rollout(config: dict, progress) -> dict:
     date, started, rollouts = datetime.now(UTC), time.monotonic(), []
     try:
         progress(stage, "pipeline: build, test, push, deploy")
-        run.pipeline("all")
-        wait_until(lambda: run.status("/healthz") == 200, timeout=60, what=f"{stage} to answer")
-        status, _, body = run.request("/api/links", {"url": "https://example.org/rollout"})
+        run.up()
+        status, body = run.post_json("/api/links", {"url": "https://example.org/rollout"})
         if status != 201:
-            raise WorkbookError(f"{stage}: creating a link answered {status}", body)
-        url = f"{run.url}/{json.loads(body)['code']}"
+            raise WorkbookError(f"{stage}: creating a link answered {status}", str(body))
+        url = f"{run.url}/{body['code']}"
         for i in range(config["rollout_repetitions"]):
             release = f"{run.tag}-r{i + 1}"
             progress(stage, f"rolling out {release} under load ({seconds} s)")

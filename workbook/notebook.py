@@ -199,7 +199,6 @@ class PipelineRun(_Run):
         self.env = os.environ | {"STACK": self.stack, "TAG": self.tag, "REGISTRY_PORT": "",
                                  "HTTP_PORT": "", "GUNICORN_WORKERS": str(workers)}
         self.output = ""
-        self.kept_swarm: list[str] = []
         super().__init__()
 
     def pipeline(self, *steps: str, timeout: float = 900, **settings: str) -> str:
@@ -289,36 +288,22 @@ class PipelineRun(_Run):
 
     def cleanup_command(self) -> list[str]:
         # pipeline.sh down (the stack, its data, the entry point, the registry, and the Swarm if
-        # the pipeline created it), then the copy of the stage and the run's images. But first, a
-        # Swarm this run created and other stacks now use is kept (below).
-        self._keep_a_shared_swarm()
+        # the pipeline created it and no other stack uses it), then the copy and the run's images.
         script = ('copy=$1; shift; ./pipeline.sh down; cd / && rm -rf "$copy"; '
                   'docker image rm --force "$@" >/dev/null 2>&1; true')
         return ["sh", "-c", script, "cleanup", str(self.directory.parent), *self._images()]
 
-    def _keep_a_shared_swarm(self) -> list[str]:
-        """If this run created the Swarm but other stacks have been deployed on it since (another
-        run on this machine), `down` must not take it from under them: it stays. Returns those."""
-        marker = self.directory / ".pipeline" / self.stack / "created-swarm"
-        if not marker.exists():
-            return []
-        listed = docker("stack", "ls", "--format", "{{.Name}}", check=False).stdout.split()
-        others = [name for name in listed if name != self.stack]
-        if others:
-            marker.unlink()
-            self.kept_swarm = others
-        return others
-
     def down(self) -> str:
-        """Remove everything the pipeline created, its images and the copy (safe to call twice)."""
+        """Remove everything the pipeline created, its images and the copy (safe to call twice).
+        pipeline.sh says when it keeps a Swarm other stacks use: that line is passed on."""
+        kept = []
         if self.directory.exists():
-            subprocess.run(self.cleanup_command(), cwd=self.directory, env=self.env,
-                           capture_output=True, text=True, timeout=300)
+            result = subprocess.run(self.cleanup_command(), cwd=self.directory, env=self.env,
+                                    capture_output=True, text=True, timeout=300)
+            kept = [line.removeprefix("==> down: ") for line in result.stderr.splitlines()
+                    if "keeping the Swarm" in line]
         self.removed = True
-        if self.kept_swarm:
-            return (f"{self.stack} removed; the Swarm it created stays, since other stacks use it: "
-                    f"{', '.join(self.kept_swarm)} (`docker swarm leave --force` once they are gone)")
-        return f"{self.stack} removed"
+        return "; ".join([f"{self.stack} removed", *kept])
 
 
 class SteadyLoad:
