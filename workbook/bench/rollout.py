@@ -1,0 +1,57 @@
+"""Stage 05's rolling update under load (full run only), as it was before the benchmark was split."""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from ..errors import WorkbookError
+from ..notebook import PipelineRun
+from .config import summary
+from .wrk import failed_requests, wrk
+
+
+def _swarm_time(timestamp: str) -> datetime:
+    """A Swarm timestamp (RFC 3339 with nanoseconds) as a datetime (microseconds suffice)."""
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", timestamp.replace("Z", "+00:00")))
+
+
+def measure_rollout(config: dict, progress) -> dict:
+    """Stage 05: new releases rolled out by its pipeline (build, push, `docker stack deploy`)
+    while wrk keeps loading the entry point; for each, the requests that failed during the load
+    and how long Swarm's rolling update took (from the service's own UpdateStatus)."""
+    stage, seconds = config["rollout_stage"], config["rollout_load_seconds"]
+    run = PipelineRun(stage, stack="wbtest-bench-rollout")
+    date, started, rollouts = datetime.now(UTC), time.monotonic(), []
+    try:
+        progress(stage, "pipeline: build, test, push, deploy")
+        run.up()
+        status, body = run.post_json("/api/links", {"url": "https://example.org/rollout"})
+        if status != 201:
+            raise WorkbookError(f"{stage}: creating a link answered {status}", str(body))
+        url = f"{run.url}/{body['code']}"
+        for i in range(config["rollout_repetitions"]):
+            release = f"{run.tag}-r{i + 1}"
+            progress(stage, f"rolling out {release} under load ({seconds} s)")
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                load = pool.submit(wrk, url, seconds, config["connections"], config["threads"])
+                run.pipeline("build", "push", "deploy", TAG=release, APP_VERSION=release)
+                update = run.service()["UpdateStatus"]
+                figures = load.result()
+            took = (_swarm_time(update["CompletedAt"]) - _swarm_time(update["StartedAt"])).total_seconds()
+            if update["State"] != "completed" or took >= seconds:
+                raise WorkbookError(f"{stage}: the update ({update['State']}, {took:.0f} s) did not "
+                                    f"finish within the {seconds} s of load; raise rollout_load_seconds")
+            rollouts.append({"release": release, "update_seconds": took, "requests": figures["requests"],
+                             "errors": failed_requests(figures),
+                             "rps": figures["requests"] / figures["seconds"]})
+        replicas = run.service()["Spec"]["Mode"]["Replicated"]["Replicas"]
+    finally:
+        run.down()
+    keys = ("connections", "threads", "rollout_load_seconds", "rollout_repetitions")
+    return {"stage": stage, "date": date.isoformat(timespec="seconds"), "replicas": replicas,
+            "config": {key: config[key] for key in keys}, "seconds": time.monotonic() - started,
+            "update_seconds": summary([r["update_seconds"] for r in rollouts]),
+            "errors": sum(r["errors"] for r in rollouts), "rollouts": rollouts}
