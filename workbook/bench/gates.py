@@ -158,6 +158,10 @@ def _bound(gate: str, figure: str, bound: str, value: float | None, limit: float
             "failures": [] if passed else [f"{figure} = {value:.3g}, {side} {limit} (gate {gate})"]}
 
 
-def check(results: dict, thresholds: dict) -> list[str]:
-    """Each gate that the results miss, as a sentence naming the figure, its value and the limit."""
+def check(results: dict, thresholds: dict, only: str | None = None) -> list[str]:
+    """Each gate that the results miss, as a sentence naming the figure, its value and the limit.
+    `only` ("workers" or "rollout", a section run alone): only that section's failed requests."""
+    if only:
+        results = {"stages": {}, only: results[only]}
+        thresholds = {"max_errors": thresholds["max_errors"]}
     return [failure for row in gates(results, thresholds) for failure in row["failures"]]
