@@ -87,9 +87,9 @@ class Stack:
         return self._urls["direct"]
 
     def containers(self) -> dict[str, str]:
-        """Each running service's container id."""
-        rows = [json.loads(line) for line in self.run.compose("ps", "--format", "json").splitlines()]
-        return {row["Service"]: row["ID"] for row in rows}
+        """Each running service's full container id (the cgroup's name on the host)."""
+        out = self.run.compose("ps", "--no-trunc", "--format", "{{.Service}} {{.ID}}")
+        return dict(line.split() for line in out.splitlines() if line.strip())
 
     def metrics(self) -> str:
         """web's /metrics (Prometheus text), from gunicorn directly."""
