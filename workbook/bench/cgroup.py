@@ -100,10 +100,10 @@ class ContainerCgroup:
         try:
             if self.cgroup_version == 1:
                 path.write_text("0")
-            else:  # the reset holds for reads through the same open file
-                self._peak_file = open(path, "r+")  # noqa: SIM115 (kept open across the run)
-                self._peak_file.write("reset\n")
-                self._peak_file.flush()
+            else:  # the reset holds for reads through the same open file (unbuffered: a
+                # kernel without the reset refuses the write at once)
+                self._peak_file = open(path, "r+b", buffering=0)  # noqa: SIM115 (open across the run)
+                self._peak_file.write(b"reset\n")
         except OSError:
             self.close()
             return False
@@ -113,7 +113,7 @@ class ContainerCgroup:
         if self._peak_file is not None:
             try:
                 self._peak_file.seek(0)
-                return parse_bytes(self._peak_file.read())
+                return parse_bytes(self._peak_file.read().decode())
             finally:
                 self.close()
         return parse_bytes(self.read(PEAK_FILES[self.cgroup_version]))
