@@ -595,3 +595,72 @@ def test_results_page_notes_results_of_an_older_format_or_none(tmp_path):
     assert "## Gates" not in page
     assert "No measurements yet" in docs_hooks.results_page(tmp_path / "missing.json")
     assert docs_hooks.results_page is report.results_page
+
+
+class FakeStack:
+    """A stack 04 without Docker: web's environment decides the headers and counters it shows."""
+
+    stage = "04-hardening"
+    url = "http://127.0.0.1:8080"
+    direct_url = "http://127.0.0.1:8000"
+
+    def __init__(self):
+        self.env, self.switches, self.counters = {}, [], {}
+
+    def switch(self, env):
+        if env == self.env:
+            return False
+        self.env = dict(env)
+        self.switches.append(dict(env))
+        return True
+
+    def header_check(self, url):
+        cache = "off" if self.env.get("CACHE_TTL_SECONDS") == "0" else "hit"
+        visits = "database" if self.env.get("VISIT_COUNTING") == "sync" else "redis"
+        return {"X-Cache": cache, "X-Visits": visits}
+
+    def serve(self, requests):
+        headers = self.header_check(self.url)
+        samples = [f'visits_counted_total{{where="{headers["X-Visits"]}"}}']
+        if headers["X-Cache"] == "hit":
+            samples.append('cache_lookups_total{result="hit"}')
+        for sample in samples:
+            self.counters[sample] = self.counters.get(sample, 0) + requests
+
+    def metrics(self):
+        return "\n".join(f"{sample} {value}" for sample, value in self.counters.items())
+
+
+def test_pairs_switch_web_only_when_the_variant_changes_and_check_every_proof(monkeypatch):
+    fake, urls = FakeStack(), []
+    rps = {(): 1000.0, (("CACHE_TTL_SECONDS", "0"),): 400.0, (("VISIT_COUNTING", "sync"),): 300.0}
+
+    def load_run(stack, url, config, connections):
+        urls.append(url)
+        fake.serve(2000)
+        value = rps[tuple(sorted(stack.env.items()))] * (1.1 if url.startswith(fake.direct_url) else 1)
+        return {"rps": value, "requests": 2000, "errors": 0, "containers": {}}
+
+    monkeypatch.setattr(pairs, "load_run", load_run)
+    monkeypatch.setattr(pairs, "wrk", lambda *args, **kwargs: {})
+    config = {"pair_repetitions": 3, "warmup_seconds": 1, "load_seconds": 2, "connections": 8, "threads": 1}
+    found = pairs.measure_pairs(fake, config, "abc", [0.9, 1.1], lambda stage, step: None)
+    assert len(fake.switches) == 9, "3 switches a repetition, none between repetitions"
+    assert fake.env == {"VISIT_COUNTING": "sync"}, "an odd number of repetitions ends on sync"
+    assert len(urls) == 15
+    assert urls.count(fake.direct_url + "/abc") == 3
+    assert found["pairs"]["cache"]["ratio"]["median"] == pytest.approx(2.5)
+    assert found["pairs"]["visits"]["ratio"]["median"] == pytest.approx(1000 / 300)
+    assert found["pairs"]["proxy"]["ratio"]["median"] == pytest.approx(1 / 1.1)
+    assert found["pairs"]["control"]["ratio"]["median"] == pytest.approx(1.0)
+    assert pairs.control_verdict(found["pairs"], found["control_bounds"]) is None
+
+    def lying_load_run(stack, url, config, connections):  # the cache is off, whatever web says
+        fake.counters['visits_counted_total{where="redis"}'] = (
+            fake.counters.get('visits_counted_total{where="redis"}', 0) + 2000)
+        return {"rps": 1000.0, "requests": 2000, "errors": 0, "containers": {}}
+
+    monkeypatch.setattr(pairs, "load_run", lying_load_run)
+    with pytest.raises(WorkbookError, match="the cached variant") as error:
+        pairs.measure_pairs(FakeStack(), config, "abc", [0.9, 1.1], lambda stage, step: None)
+    assert 'cache_lookups_total{result="hit"} grew by 0 over 2000 requests' in error.value.detail
