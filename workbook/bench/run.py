@@ -30,6 +30,9 @@ from .rollout import measure_rollout
 from .stack import Stack
 from .workers import measure_workers
 
+# The control pair's band when [thresholds] names none.
+CONTROL_PAIR = [0.9, 1.1]
+
 
 def measure_stage(stage: str, config: dict, thresholds: dict, rebuild: bool, progress) -> dict:
     reps = config["repetitions"]
@@ -58,8 +61,9 @@ def measure_stage(stage: str, config: dict, thresholds: dict, rebuild: bool, pro
             if not stack.proxied:  # every redirect writes: the hot row against many rows
                 loads["spread"] = measure_load(stack, "spread", config, code, codes, progress=progress)
             else:
-                result["pairs"] = measure_pairs(stack, config, code, thresholds["control_pair"], progress)
-                void = control_verdict(result["pairs"]["pairs"], thresholds["control_pair"])
+                bounds = thresholds.get("control_pair", CONTROL_PAIR)
+                result["pairs"] = measure_pairs(stack, config, code, bounds, progress)
+                void = control_verdict(result["pairs"]["pairs"], bounds)
                 if void:
                     raise WorkbookError(f"{stage}: {void}")
                 # The redirect writes only when visits are counted synchronously: hot row vs spread.
