@@ -4,7 +4,9 @@ requests), so that the stage still tests itself when copied out of the workbook.
 import os
 import shutil
 import subprocess
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -120,6 +122,54 @@ def answers(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:  # refused, reset or timed out: not yet
         return False
+
+
+class SteadyLoad:
+    """GET requests on one URL from `concurrency` threads until stopped (at most `max_seconds`),
+    each answer's status counted; an exception (refused, reset, timed out after 5 s) counts as
+    its class name. Only ever 127.0.0.1: the stack's own published port."""
+
+    def __init__(self, url: str, concurrency: int = 16, max_seconds: float = 60):
+        assert url.startswith("http://127.0.0.1:"), url
+        self.url, self.concurrency, self.max_seconds = url, concurrency, max_seconds
+        self.outcomes: Counter = Counter()
+        self.headers: Counter = Counter()   # (X-Cache, X-Visits) of each redirect
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(concurrency)]
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        with requests.Session() as session:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                try:
+                    response = session.get(self.url, allow_redirects=False, timeout=5)
+                    outcome, seen = response.status_code, (response.headers.get("X-Cache"),
+                                                           response.headers.get("X-Visits"))
+                except requests.RequestException as error:
+                    outcome, seen = type(error).__name__, None
+                with self._lock:
+                    self.outcomes[outcome] += 1
+                    if seen:
+                        self.headers[seen] += 1
+
+    def __enter__(self) -> "SteadyLoad":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def count(self) -> int:
+        with self._lock:
+            return sum(self.outcomes.values())
+
+    def failures(self, expected: int = 302) -> dict:
+        with self._lock:
+            return {outcome: n for outcome, n in self.outcomes.items() if outcome != expected}
 
 
 @pytest.fixture(scope="session")

@@ -32,13 +32,13 @@ def psql(stack: Stack, sql: str) -> str:
 def test_every_service_is_healthy(stack, base_url):
     rows = [json.loads(line) for line in stack.compose("ps", "--format", "json").stdout.splitlines()]
     assert {row["Service"]: row["Health"] for row in rows} == {
-        "nginx": "healthy", "web": "healthy", "db": "healthy", "redis": "healthy"}
+        "nginx": "healthy", "web": "healthy", "visits": "healthy", "db": "healthy", "redis": "healthy"}
 
 
 def test_only_nginx_publishes_a_port_and_only_on_127_0_0_1(stack, base_url):
     nginx = inspect(stack.container("nginx"))["NetworkSettings"]["Ports"]
     assert [binding["HostIp"] for binding in nginx["8080/tcp"]] == ["127.0.0.1"]
-    for service in ("web", "db", "redis"):
+    for service in ("web", "visits", "db", "redis"):
         assert not inspect(stack.container(service))["HostConfig"]["PortBindings"], service
 
 
@@ -54,7 +54,9 @@ def test_api_round_trip_lands_in_postgresql(stack, base_url):
     code = requests.post(f"{base_url}/api/links", json={"url": "https://example.org/pg"},
                          timeout=5).json()["code"]
     assert requests.get(f"{base_url}/{code}", allow_redirects=False, timeout=5).status_code == 302
-    assert psql(stack, f"SELECT url, visits FROM links WHERE code = '{code}'") == "https://example.org/pg|1"
+    # The visit reaches PostgreSQL with the mover's next batch (within a second).
+    wait_for(lambda: psql(stack, f"SELECT url, visits FROM links WHERE code = '{code}'")
+             == "https://example.org/pg|1", 10, "the visit in PostgreSQL")
 
 
 def test_readyz_follows_the_database_without_restarting_web(stack, base_url):

@@ -1,6 +1,7 @@
 """What gunicorn and the entrypoint add: worker processes, migrations on start, graceful
 shutdown, worker replacement, concurrency, and a dependency layer that survives code changes."""
 
+import math
 import shutil
 import socket
 import subprocess
@@ -40,13 +41,17 @@ def test_gunicorn_master_is_pid_1(host, base_url):
     assert "gunicorn" in processes(host)[1]["cmdline"]
 
 
-def test_default_worker_count_is_two_per_core_plus_one(host, base_url):
-    cores = int(host.check_output("python -c 'import os; print(os.cpu_count())'"))
-    assert len(workers(host)) == 2 * cores + 1
+def test_default_worker_count_is_two_per_cpu_of_the_containers_limit_plus_one(stack, host, base_url):
+    nano_cpus = int(subprocess.run(["docker", "inspect", "--format", "{{.HostConfig.NanoCpus}}",
+                                    stack.container("web")], capture_output=True, text=True,
+                                   check=True).stdout)
+    assert nano_cpus, "compose.yaml limits web's CPUs"
+    # compose.yaml's `cpus: "1.0"`: 3 workers, whatever the host's core count.
+    assert len(workers(host)) == 2 * math.ceil(nano_cpus / 1e9) + 1
 
 
 def test_migrations_were_applied_on_start(host, base_url):
-    assert "0001 (head)" in host.check_output("cd /app && flask db current 2>/dev/null")
+    assert "0002 (head)" in host.check_output("cd /app && flask db current 2>/dev/null")
 
 
 def test_container_is_healthy(stack, base_url):
