@@ -10,7 +10,8 @@ from .config import key
 
 # Each pair of stage 04 as a ratio's name (A over B).
 PAIR_RATIOS = {"control": "control_pair", "cache": "cached_over_uncached",
-               "visits": "batched_over_sync_visits", "proxy": "via_nginx_over_direct"}
+               "visits": "batched_over_sync_visits", "proxy": "via_nginx_over_direct",
+               "redis_down": "redis_down_over_uncached"}
 # The loads compared stage against stage.
 COMPARED_LOADS = ("ceiling", "read", "redirect", "write")
 

@@ -30,6 +30,7 @@ class Variant:
 
     description: str
     env: dict[str, str] = field(default_factory=dict)
+    stopped: tuple[str, ...] = ()   # services stopped during the run (a fault, not a setting)
     direct: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     grows: tuple[str, ...] = ()
@@ -49,13 +50,19 @@ VARIANTS = {
                     env={"VISIT_COUNTING": "sync"}, headers={"X-Cache": "hit", "X-Visits": "database"},
                     grows=(CACHE_HIT, 'visits_counted_total{where="database"}'),
                     still=('visits_counted_total{where="redis"}',)),
+    "redis_down": Variant("through nginx, Redis stopped: the circuit breaker skips it, the lookup goes to "
+                          "PostgreSQL and visits wait in the workers' memory", stopped=("redis",),
+                          headers={"X-Cache": "bypass", "X-Visits": "memory"},
+                          grows=('cache_lookups_total{result="bypass"}',
+                                 'visits_counted_total{where="memory"}'),
+                          still=(CACHE_HIT,)),
 }
 # One repetition: each slot is one run of a variant. Neighbouring slots form the pairs, so each
 # pair's runs are minutes apart at most; odd repetitions run the slots in reverse order, so that
 # A comes first as often as B, and a repetition begins with the variant the previous one ended
 # with (web is recreated only where the variant changes).
-SLOTS = {"cached": "cached", "uncached": "uncached", "cached_again": "cached", "direct": "direct",
-         "sync": "sync"}
+SLOTS = {"uncached": "uncached", "redis_down": "redis_down", "cached": "cached",
+         "cached_again": "cached", "direct": "direct", "sync": "sync"}
 PAIRS = {
     "control": ("cached", "cached_again",
                 "the same variant twice (the cached redirect): the method's own noise"),
@@ -64,6 +71,9 @@ PAIRS = {
     "visits": ("cached_again", "sync",
                "visits counted in Redis and moved in batches against an UPDATE per redirect"),
     "proxy": ("cached_again", "direct", "nginx in front of gunicorn against gunicorn directly"),
+    "redis_down": ("redis_down", "uncached",
+                   "Redis stopped against the cache switched off: the breaker makes a dead Redis cost "
+                   "(almost) nothing"),
 }
 
 
@@ -155,7 +165,7 @@ def measure_pairs(stack: Stack, config: dict, code: str, control_bounds: list[fl
     for rep, slot in schedule(reps):
         variant = VARIANTS[SLOTS[slot]]
         progress(stack.stage, f"pairs {rep + 1}/{reps}: {slot} ({config['load_seconds']} s)")
-        switched = stack.switch(variant.env)
+        switched = stack.switch(variant.env, variant.stopped)
         url = (stack.direct_url if variant.direct else stack.url) + f"/{code}"
         if switched or url != last_url:  # fresh workers or another path: warm up first
             wrk(url, config["warmup_seconds"], config["connections"], config["threads"])
@@ -173,7 +183,9 @@ def measure_pairs(stack: Stack, config: dict, code: str, control_bounds: list[fl
     for name, (a, b, measures) in PAIRS.items():
         pairs[name] = {"a": a, "b": b, "measures": measures} | pair_summary(
             [r["rps"] for r in runs[a]], [r["rps"] for r in runs[b]])
+    stack.switch({}, ())  # leave the stack as shipped, every service running
     slots = {slot: {"variant": SLOTS[slot], "description": VARIANTS[SLOTS[slot]].description,
-                    "environment": VARIANTS[SLOTS[slot]].env, "runs": runs[slot]} for slot in SLOTS}
+                    "environment": VARIANTS[SLOTS[slot]].env, "stopped": list(VARIANTS[SLOTS[slot]].stopped),
+                    "runs": runs[slot]} for slot in SLOTS}
     return {"repetitions": reps, "order": [slot for _, slot in schedule(reps)], "slots": slots,
             "pairs": pairs, "control_bounds": list(control_bounds)}

@@ -33,6 +33,7 @@ class Stack:
     def __init__(self, stage: str, project: str, directory: Path, env: dict[str, str] | None = None):
         self.stage = stage
         self.env = dict(env or {})
+        self.stopped: set[str] = set()
         self.variant_file = directory / "variant.yaml"
         self.variant_file.write_text(variant_override(self.env))
         published = (OVERRIDES / "publish-web.yaml",) if has_proxy(stage) else ()
@@ -46,12 +47,21 @@ class Stack:
     def prepare(self) -> None:
         stages.prepare(self.run.directory)  # what the stage's README asks first (secrets files)
 
-    def switch(self, env: dict[str, str]) -> bool:
-        """Recreate web with `env` (nothing else is recreated); False when it already runs so.
-        nginx resolves `web` once, when it starts: restarted, it finds the new container."""
-        env = dict(env)
-        if env == self.env:
+    def switch(self, env: dict[str, str], stopped: tuple[str, ...] = ()) -> bool:
+        """Recreate web with `env` (nothing else is recreated) and stop the services of `stopped`
+        (starting those stopped before); False when it already runs so. nginx resolves `web`
+        once, when it starts: restarted, it finds the new container."""
+        env, stopped = dict(env), set(stopped)
+        if env == self.env and stopped == self.stopped:
             return False
+        if stopped != self.stopped:
+            if self.stopped - stopped:
+                self.run.compose("up", "--detach", "--wait", "--no-deps", *sorted(self.stopped - stopped))
+            if stopped - self.stopped:
+                self.run.compose("stop", *sorted(stopped - self.stopped))
+            self.stopped = stopped
+        if env == self.env:
+            return True
         self.variant_file.write_text(variant_override(env))
         self.env = env
         self._urls.clear()
