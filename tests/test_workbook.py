@@ -50,6 +50,67 @@ def cleanup():
                    check=False)
 
 
+# --- transient engine errors ------------------------------------------------------------------
+
+RUNC_ERROR = ("Error response from daemon: failed to create task for container: failed to create "
+              "shim task: OCI runtime create failed: runc create failed: runc run failed: unable to "
+              "start container process: waiting for init preliminary setup: read init-p: connection "
+              "reset by peer: unknown")
+
+
+@pytest.fixture
+def docker_failing_once(tmp_path, monkeypatch):
+    """A `docker` stand-in first on PATH: it fails once with `stderr`, as runc did on a first
+    `make start`, then succeeds; it records every call."""
+    calls = tmp_path / "calls"
+
+    def install(stderr: str) -> Path:
+        (tmp_path / "stderr").write_text(stderr)
+        stand_in = tmp_path / "docker"
+        stand_in.write_text(f"""#!/bin/sh
+echo "$*" >> {calls}
+if [ ! -e {tmp_path}/failed ]; then
+    touch {tmp_path}/failed
+    cat {tmp_path}/stderr >&2
+    exit 1
+fi
+echo ok
+""")
+        stand_in.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+        return calls
+
+    return install
+
+
+def test_a_transient_runc_error_is_retried_once_with_one_line(docker_failing_once, capsys):
+    calls = docker_failing_once(RUNC_ERROR)
+    assert docker("compose", "--project-name", "x", "up", "--build", "--detach").stdout == "ok\n"
+    assert len(calls.read_text().splitlines()) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said == ["docker compose up: the engine failed to start a container "
+                    "(a known transient runc error), retrying once"]
+
+
+def test_a_stage_run_retries_it_too(docker_failing_once):
+    calls = docker_failing_once(RUNC_ERROR)
+    from workbook.notebook import StageRun
+
+    StageRun("01-basic", project="wbtest-standin").compose("up", "--build", "--detach")
+    assert len(calls.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(("args", "stderr"), [
+    (("compose", "up", "--build"), "failed to solve: process \"/bin/sh -c pip install\" did not complete"),
+    (("run", "--rm", "alpine"), RUNC_ERROR),  # not safe to run twice: not retried
+])
+def test_other_failures_are_not_retried(docker_failing_once, args, stderr):
+    calls = docker_failing_once(stderr)
+    with pytest.raises(WorkbookError):
+        docker(*args)
+    assert len(calls.read_text().splitlines()) == 1
+
+
 # --- the CLI ---------------------------------------------------------------------------------
 
 def test_doctor_reports_engine_plugins_disk_and_images():

@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -32,14 +33,37 @@ def docker(*args: str, check: bool = True, timeout: float | None = None, input: 
     if shutil.which("docker") is None:
         raise WorkbookError("the docker command is not installed: run 'make engine' "
                             "or install Docker (https://docs.docker.com/engine/install/)")
-    try:
-        result = subprocess.run(["docker", *args], capture_output=True, text=True,
-                                timeout=timeout, input=input, cwd=cwd, env=env)
-    except subprocess.TimeoutExpired as exc:
-        raise WorkbookError(f"docker {' '.join(args[:2])} did not finish within {timeout} s") from exc
+    for attempt in (1, 2):
+        try:
+            result = subprocess.run(["docker", *args], capture_output=True, text=True,
+                                    timeout=timeout, input=input, cwd=cwd, env=env)
+        except subprocess.TimeoutExpired as exc:
+            raise WorkbookError(f"docker {' '.join(args[:2])} did not finish within {timeout} s") from exc
+        if attempt == 1 and result.returncode != 0 and is_transient_engine_error(args, result.stderr):
+            command = " ".join([args[0], *[word for word in ("up", "build") if word in args[1:]][:1]])
+            print(f"docker {command}: the engine failed to start a container "
+                  "(a known transient runc error), retrying once", file=sys.stderr, flush=True)
+            continue
+        break
     if check and result.returncode != 0:
         raise explain(list(args), result.stderr, result.stdout)
     return result
+
+
+# runc failing to start a container's process, right after the engine was installed or when
+# containers start in parallel ("read init-p: connection reset by peer"): not the user's command
+# failing. Seen on a first `make start`; the same command passed on the next try.
+TRANSIENT_ENGINE_ERROR = re.compile(
+    r"runc run failed: unable to start container process: .*"
+    r"(read init-p: connection reset by peer|waiting for init preliminary setup)")
+
+
+def is_transient_engine_error(args: tuple[str, ...] | list[str], stderr: str) -> bool:
+    """A failure in the container runtime, not in the user's command, of a command that is safe
+    to run twice (a build, `compose up`)."""
+    first = args[0] if args else ""
+    repeatable = first in ("build", "buildx") or (first == "compose" and ("up" in args or "build" in args))
+    return repeatable and TRANSIENT_ENGINE_ERROR.search(stderr) is not None
 
 
 def engine_answers() -> bool:

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from . import STAGES_DIR, stages
-from .docker import docker, image_layers, image_size, wait_until
+from .docker import TRANSIENT_ENGINE_ERROR, docker, image_layers, image_size, wait_until
 from .errors import WorkbookError, tail
 
 
@@ -207,12 +208,20 @@ class PipelineRun(_Run):
         env = self.env | settings
         self.tags.add(env["TAG"])
         self.removed = False
-        try:
-            result = subprocess.run(["./pipeline.sh", *steps], cwd=self.directory, env=env,
-                                    capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise WorkbookError(f"pipeline.sh {' '.join(steps)} did not finish within {timeout} s") from exc
-        self.output = result.stdout + result.stderr
+        for attempt in (1, 2):
+            try:
+                result = subprocess.run(["./pipeline.sh", *steps], cwd=self.directory, env=env,
+                                        capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise WorkbookError(f"pipeline.sh {' '.join(steps)} did not finish within {timeout} s") \
+                    from exc
+            self.output = result.stdout + result.stderr
+            # Every step of the pipeline can run again; a runc start failure is not the pipeline's.
+            if attempt == 1 and result.returncode != 0 and TRANSIENT_ENGINE_ERROR.search(self.output):
+                print(f"pipeline.sh {' '.join(steps)}: the engine failed to start a container "
+                      "(a known transient runc error), retrying once", file=sys.stderr, flush=True)
+                continue
+            break
         if result.returncode != 0:
             raise WorkbookError(f"pipeline.sh {' '.join(steps)} failed", tail(self.output, 40))
         return "\n".join(line for line in result.stderr.splitlines() if line.startswith("==> "))
