@@ -13,13 +13,17 @@ from workbook import REPO_ROOT, STAGES_DIR
 STAGES = sorted(p for p in STAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
 PYTEST = Path(sys.executable).parent / "pytest"
 # "Its tests run in well under 3 minutes on 2 cores once the images exist"; stage 05 deploys to
-# Swarm and rolls out two releases: "the whole stage's tests stay under 5 minutes on 2 cores".
-TIME_LIMIT_SECONDS = {"05-ci": 300}
+# Swarm, rolls out two releases and takes its database away for 30 s: "under seven minutes".
+TIME_LIMIT_SECONDS = {"05-ci": 420}
 DEFAULT_TIME_LIMIT_SECONDS = 180
-# Stage 05 leaves stage 04's gunicorn and migration tests (test_gunicorn.py, test_compose.py) to
-# stage 04: what they prove lives in these files, which stage 05 keeps byte for byte.
+# Stage 05 leaves stage 04's gunicorn, migration and resilience tests (test_gunicorn.py,
+# test_compose.py, test_resilience.py) to stage 04: what they prove lives in these files, which
+# stage 05 keeps byte for byte.
 PROVEN_BY_STAGE_04 = ["entrypoint.sh", "gunicorn.conf.py", "migrations/env.py", "app/cli.py",
-                      "app/models.py", "make-secrets.sh", "migrations/versions/0001_create_links.py"]
+                      "app/models.py", "make-secrets.sh", "migrations/versions/0001_create_links.py",
+                      # and what stage 04's test_resilience.py proves under load
+                      "app/cache.py", "app/visits.py", "app/pool.py", "app/metrics.py",
+                      "migrations/versions/0002_visit_mover.py"]
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])

@@ -1,15 +1,53 @@
 """gunicorn settings, each overridable from the environment so one image fits every host.
 Docs: https://docs.gunicorn.org/en/stable/settings.html"""
 
-import multiprocessing
+import math
 import os
+from pathlib import Path
 
 # Listen on all interfaces inside the container; compose publishes the port on 127.0.0.1 only.
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
-# The classic starting point: (2 x cores) + 1 worker processes, each with a few threads.
-workers = int(os.environ.get("GUNICORN_WORKERS") or 2 * multiprocessing.cpu_count() + 1)
+
+def cpu_limit() -> float:
+    """The CPUs this container may use: its cgroup's CPU quota (compose's `cpus:`, Kubernetes'
+    limits.cpu), else the CPUs the process may run on. Not os.cpu_count(): that counts every core
+    of the host, however little of it the container may use."""
+    try:  # cgroup v2: "max 100000", or "<quota> <period>" in microseconds
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1: a quota of -1 means no limit
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        if quota > 0:
+            return quota / period
+    except (OSError, ValueError):
+        pass
+    return len(os.sched_getaffinity(0))
+
+
+# The classic starting point, (2 x CPUs) + 1 worker processes, counted from the container's CPU
+# limit rounded up (1.0 CPU: 3 workers); each worker has a few threads for requests that wait on
+# PostgreSQL or Redis. GUNICORN_WORKERS overrides it.
+workers = int(os.environ.get("GUNICORN_WORKERS") or 2 * math.ceil(cpu_limit()) + 1)
 threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+
+# Load the app once in the master, then fork the workers: they share its memory pages (imports,
+# compiled code) instead of each loading its own copy. The app drops any connection it inherits
+# at the fork (app/__init__.py), so no two workers ever share one.
+preload_app = True
+
+
+def when_ready(server):
+    """Just before the workers are forked: move every object loaded so far out of the garbage
+    collector's sight, so that its passes in the workers do not write to (and so copy) the pages
+    they share with the master."""
+    import gc
+
+    gc.freeze()
 
 # A worker silent for this long is killed and replaced.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

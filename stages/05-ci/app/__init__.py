@@ -1,5 +1,7 @@
 """The link shortener: a Flask application factory."""
 
+import os
+
 from flask import Flask
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -10,6 +12,7 @@ from .config import config_from_env
 from .errors import register_error_handlers
 from .models import db
 from .observability import configure_logging, register_request_hooks
+from .pool import check_idle_connections
 
 migrate = Migrate()
 
@@ -23,7 +26,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     db.init_app(app)
     migrate.init_app(app, db)
+    with app.app_context():
+        check_idle_connections(db.engine)
     app.extensions["link_cache"] = LinkCache(app.config["REDIS_URL"], app.config["CACHE_TTL_SECONDS"])
+    # gunicorn loads the app once and forks its workers (preload_app): no connection opened
+    # before the fork may be shared by two processes, so each child starts with empty pools.
+    os.register_at_fork(after_in_child=lambda: after_fork(app))
     register_error_handlers(app)
     register_request_hooks(app)
     register_cli(app)
@@ -38,3 +46,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         return response
 
     return app
+
+
+def after_fork(app: Flask) -> None:
+    with app.app_context():
+        db.engine.dispose(close=False)  # forget the parent's connections without closing them
+    app.extensions["link_cache"].after_fork()

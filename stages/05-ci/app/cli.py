@@ -1,12 +1,14 @@
-"""`flask wait-for-db`: wait, bounded, until the database accepts a query."""
+"""`flask wait-for-db`: wait, bounded, until the database accepts a query.
+`flask move-visits`: the `visits` service, moving counted visits into PostgreSQL (visits.py)."""
 
 import time
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import text
 
 from .models import db
+from .visits import run_mover
 
 
 def register_cli(app: Flask) -> None:
@@ -28,3 +30,15 @@ def register_cli(app: Flask) -> None:
                         f"database unavailable after {timeout} s: {reason}") from None
                 click.echo(f"wait-for-db: database unavailable ({reason}); retrying", err=True)
                 time.sleep(2)
+
+    @app.cli.command("move-visits")
+    @click.option("--interval", default=1.0, show_default=True,
+                  help="seconds between batches: also the most visits a Redis crash can lose")
+    @click.option("--heartbeat", default="/tmp/visits-heartbeat", show_default=True,
+                  help="file touched after every batch, for the health check")
+    def move_visits(interval: float, heartbeat: str) -> None:
+        """Move the visits counted in Redis into PostgreSQL, one transaction per batch."""
+        cache = current_app.extensions["link_cache"]
+        if cache.client is None:
+            raise click.ClickException("REDIS_URL is not set: there are no visits to move")
+        run_mover(cache.client, db.engine, interval, heartbeat)

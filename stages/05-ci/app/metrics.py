@@ -17,6 +17,8 @@ from prometheus_client import (
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
 LATENCY = Histogram("http_request_duration_seconds", "Time to answer a request", ["endpoint"])
 CACHE_LOOKUPS = Counter("cache_lookups_total", "Redirect lookups in the cache", ["result"])
+VISITS_COUNTED = Counter("visits_counted_total", "Redirects counted, by where the count went first",
+                         ["where"])
 DATABASE_ERRORS = Counter("database_errors_total", "Requests that failed on the database")
 
 

@@ -20,3 +20,12 @@ class Link(db.Model):
     def to_dict(self) -> dict:
         return {"code": self.code, "url": self.url, "visits": self.visits,
                 "created_at": self.created_at.isoformat()}
+
+
+class VisitMover(db.Model):
+    """One row: the id of the last batch of visits moved from Redis (visits.py), so that a batch
+    is never added twice."""
+    __tablename__ = "visit_mover"
+
+    id = db.Column(db.Integer, primary_key=True)
+    last_batch = db.Column(db.String(32), nullable=True)

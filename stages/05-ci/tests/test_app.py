@@ -155,7 +155,16 @@ def test_metrics_endpoint_counts_requests(client):
     client.get("/healthz")
     body = client.get("/metrics").get_data(as_text=True)
     assert 'http_requests_total{endpoint="/healthz",method="GET",status="200"}' in body
-    assert "cache_lookups_total" in body or "database_errors_total" in body
+    sample = 'visits_counted_total{where="database"} '
+
+    def counted() -> float:
+        lines = client.get("/metrics").get_data(as_text=True).splitlines()
+        return next((float(line.removeprefix(sample)) for line in lines if line.startswith(sample)), 0.0)
+
+    before = counted()
+    code = client.post("/api/links", json={"url": "https://example.org/counted"}).get_json()["code"]
+    assert client.get(f"/{code}").headers["X-Visits"] == "database"  # no Redis configured here
+    assert counted() == before + 1
 
 
 def test_each_request_is_one_json_log_line(client, caplog):

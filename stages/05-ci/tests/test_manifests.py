@@ -56,9 +56,11 @@ def test_valid_against_pinned_kubernetes_schema(obj):
     assert validated == KUBERNETES_VERSION.rsplit(".", 1)[0]  # not silently an older schema set
 
 
-def test_web_probes_readiness_on_readyz_and_liveness_on_healthz():
+def test_no_probe_of_web_follows_the_shared_database():
+    """A database outage must neither restart every pod (liveness) nor take every pod out of the
+    Service (readiness): both ask /healthz, which touches no database."""
     (web,) = pod_spec(find("Deployment", "web"))["containers"]
-    assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert web["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
     # The app's port by name: a renamed port would leave the probes knocking at nothing.
     assert {web[probe]["httpGet"]["port"] for probe in ("readinessProbe", "livenessProbe")} == {"http"}
@@ -155,13 +157,27 @@ def test_web_reads_its_secrets_from_mounted_files_not_the_environment():
         assert any(path.startswith(directory + "/") for directory in secret_dirs), path
 
 
-def test_config_map_holds_no_password_and_pins_the_worker_count():
+def test_config_map_holds_no_password_and_leaves_the_worker_count_to_the_cpu_limit():
     settings = find("ConfigMap", "links-config")["data"]
     database_url = urlsplit(settings["DATABASE_URL"])
     assert (database_url.hostname, database_url.password) == ("db", None)  # the password is a file
     assert not any(word in key.upper() for key in settings for word in ("PASSWORD", "SECRET"))
-    # gunicorn's default counts the node's cores, not the pod's CPU limit.
-    assert int(settings["GUNICORN_WORKERS"]) >= 1
+    # gunicorn.conf.py counts the pod's CPU limit (its cgroup quota), which web.yaml sets.
+    assert "GUNICORN_WORKERS" not in settings
+    assert "cpu_limit()" in (STAGE_DIR / "gunicorn.conf.py").read_text()
+    (web,) = pod_spec(find("Deployment", "web"))["containers"]
+    assert cpus(web["resources"]["limits"]["cpu"]) == 1.0
+
+
+def test_the_visit_mover_runs_the_web_image_alone_with_a_liveness_probe():
+    mover = find("Deployment", "visits")
+    (container,) = pod_spec(mover)["containers"]
+    (web,) = pod_spec(find("Deployment", "web"))["containers"]
+    assert container["image"] == web["image"]
+    assert container["args"] == ["flask", "move-visits", "--interval", "1"]
+    assert mover["spec"]["replicas"] == 1
+    assert mover["spec"]["strategy"]["type"] == "Recreate"
+    assert "visits-heartbeat" in " ".join(container["livenessProbe"]["exec"]["command"])
 
 
 def image_name(image: str) -> str:

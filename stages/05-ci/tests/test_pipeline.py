@@ -85,8 +85,9 @@ class SteadyLoad:
     """Requests from 127.0.0.1 to the entry point at a steady pace, in a thread, bounded in
     time and count; records every status and the X-App-Version that answered."""
 
-    def __init__(self, url: str, per_second: int = 40, max_seconds: float = 180):
+    def __init__(self, url: str, per_second: int = 40, max_seconds: float = 180, expected: int = 302):
         self.url, self.pause, self.deadline = url, 1 / per_second, time.monotonic() + max_seconds
+        self.expected = expected
         self.results: list[tuple[int | str, str]] = []
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -112,7 +113,7 @@ class SteadyLoad:
 
     @property
     def failures(self) -> Counter:
-        return Counter(status for status, _ in self.results if status != 302)
+        return Counter(status for status, _ in self.results if status != self.expected)
 
     def versions(self) -> list[str]:
         return [version for _, version in self.results]
@@ -223,6 +224,63 @@ def test_a_broken_release_is_rolled_back_while_the_service_keeps_answering(pipel
     assert f"links-web:{good}@" in service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     assert load.failures == Counter(), f"lost requests: {load.failures} of {len(load.results)}"
     assert set(load.versions()) == {"v2"}
+
+
+# How long the database stays away: Swarm's health checks (every 10 s, 3 retries) would have
+# stopped every web task within it if they asked the database, as they once did.
+OUTAGE_SECONDS = 30
+
+
+def test_a_database_outage_under_load_stops_no_web_task(pipeline, short_link):
+    stats_url = short_link.replace(f"{pipeline.entry_url}/", f"{pipeline.entry_url}/api/links/")
+    tasks_before = sorted(pipeline.web_containers())
+    # The link was followed before, so it is in Redis: its redirect needs no database.
+    with SteadyLoad(short_link) as redirects, \
+            SteadyLoad(f"{pipeline.entry_url}/healthz", per_second=10, expected=200) as liveness:
+        wait_for(lambda: len(redirects.results) >= 20, 30, "the load to start")
+        docker("service", "scale", "--detach", f"{STACK}_db=0")
+        gone = time.monotonic()
+        # (A 503 response is falsy: wait on the status, then look at the body.)
+        wait_for(lambda: requests.get(stats_url, timeout=5).status_code == 503, 60,
+                 "the API to answer 503 without its database")
+        stats = requests.get(stats_url, timeout=5)
+        assert stats.status_code == 503
+        assert stats.json() == {"error": "Service Unavailable", "message": "the database is unavailable"}
+        assert requests.get(f"{pipeline.entry_url}/readyz", timeout=5).status_code == 503
+        # The outage's length is what this test is about: the load runs on meanwhile.
+        time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - gone)))
+        assert sorted(pipeline.web_containers()) == tasks_before, "no web task was stopped"
+        docker("service", "scale", "--detach", f"{STACK}_db=1")
+        # Back without a redeploy: the API answers again once PostgreSQL does.
+        wait_for(lambda: requests.get(stats_url, timeout=5).status_code == 200, 120,
+                 "the API to answer 200 again")
+    assert redirects.failures == Counter(), f"failed redirects: {redirects.failures}"
+    assert liveness.failures == Counter(), f"failed /healthz: {liveness.failures}"
+    assert sorted(pipeline.web_containers()) == tasks_before
+    tasks = docker("service", "ps", "--format", "{{.ID}}", f"{STACK}_web").split()
+    assert len(tasks) == len(set(tasks))
+
+
+def test_web_tasks_that_exit_cleanly_are_replaced(pipeline, short_link):
+    """SIGTERM: gunicorn shuts down gracefully and exits 0, as it does when Swarm stops a task
+    whose health check failed. With `restart_policy: on-failure` that left 0 replicas for good;
+    with `any` Swarm starts new tasks."""
+    killed = pipeline.web_containers()
+    assert len(killed) == 2
+    for container in killed:
+        docker("kill", "--signal", "TERM", container)
+    for container in killed:
+        wait_for(lambda c=container: docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}",
+                                            c) == "exited 0", 30, f"{container} to exit 0")
+    def new_healthy_tasks() -> list[str] | None:
+        now = pipeline.web_containers()
+        health = [docker("inspect", "--format", "{{.State.Health.Status}}", c) for c in now]
+        healthy = [c for c, state in zip(now, health, strict=True) if state == "healthy"]
+        return now if len(healthy) == 2 and not set(now) & set(killed) else None
+
+    assert len(wait_for(new_healthy_tasks, 120, "two new healthy web tasks")) == 2
+    wait_for(lambda: requests.get(short_link, allow_redirects=False, timeout=5).status_code == 302, 30,
+             "the entry point to answer through the new tasks")
 
 
 def test_down_removes_the_deployment_and_leaves_swarm_as_found(pipeline, swarm_before):
