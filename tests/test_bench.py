@@ -143,7 +143,8 @@ def results_fixture() -> dict:
                                                 "read": load(1000, web_mib=120.0),
                                                 "redirect": load(1000, web_mib=130.0, transactions=4),
                                                 "write": load(400, web_mib=125.0),
-                                                "redirect_sync": load(320), "spread_sync": load(600)},
+                                                "redirect_sync": load(320), "spread_sync": load(600),
+                                                "static": load(9000), "static_direct": load(1500)},
                                           pairs=pairs_fixture()),
         },
     }
@@ -251,6 +252,7 @@ def test_ratios_of_the_results():
     assert found["spread_over_hot_row_04_hardening"] == pytest.approx(600 / 320)
     assert found["web_peak_mib_04_hardening"] == pytest.approx(130.0 * 1.1)
     assert found["rebuild_ordered_over_naive_01_basic"] == pytest.approx(0.05)
+    assert found["static_via_nginx_over_gunicorn_04_hardening"] == pytest.approx(6.0)
 
 
 def test_every_gate_is_in_the_config_and_the_fixture_passes_them():

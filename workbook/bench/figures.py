@@ -29,6 +29,9 @@ LOADS = {
     "redirect": ("/{code}", None),
     "write": ("/api/links", "post"),
     "spread": ("/", "spread"),
+    # A static file: through nginx, which serves it from its image, and from gunicorn (Flask's
+    # static route) on its own port, on a stage with nginx.
+    "static": ("/static/app.js", None),
 }
 # Loads that write to the database in a stage whose redirect writes (01-03).
 WRITE_LOADS = ("redirect", "write", "spread")
@@ -159,12 +162,12 @@ def figure(runs: list[dict], **about) -> dict:
 
 
 def measure_load(stack: Stack, name: str, config: dict, code: str, codes: list[str] | None = None,
-                 count_transactions: bool = False, progress=None) -> dict:
+                 count_transactions: bool = False, progress=None, direct: bool = False) -> dict:
     """One load of LOADS, `repetitions` times after a warm-up; with `count_transactions`, the
     database's transactions over the measured runs (read right after the warm-up, so that what
     PostgreSQL has not yet flushed to its statistics is about the same at both readings)."""
     path, script = LOADS[name]
-    url = stack.url + path.format(code=code)
+    url = (stack.direct_url if direct else stack.url) + path.format(code=code)
     connections = connections_for(stack.stage, name, config)
     wrk(url, config["warmup_seconds"], connections, config["threads"], script, codes)
     before = stack.transactions() if count_transactions else None
@@ -174,7 +177,7 @@ def measure_load(stack: Stack, name: str, config: dict, code: str, codes: list[s
             progress(stack.stage, f"load {name} {i + 1}/{config['repetitions']} ({config['load_seconds']} s)")
         runs.append(load_run(stack, url, config, connections, script, codes))
     result = figure(runs, path=path, connections=connections, threads=config["threads"],
-                    environment=dict(stack.env))
+                    environment=dict(stack.env), direct=direct)
     if before is not None:
         result["transactions"] = transactions_per_redirects(stack.transactions() - before,
                                                             result["requests"])

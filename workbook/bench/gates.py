@@ -61,6 +61,9 @@ def ratios(results: dict) -> dict[str, float]:
         for hot, spread in (("redirect", "spread"), ("redirect_sync", "spread_sync")):
             if _rps(figures, hot) and _rps(figures, spread):
                 found[f"spread_over_hot_row_{k}"] = _rps(figures, spread) / _rps(figures, hot)
+        static, static_direct = _rps(figures, "static"), _rps(figures, "static_direct")
+        if static and static_direct:
+            found[f"static_via_nginx_over_gunicorn_{k}"] = static / static_direct
         for name, pair in figures.get("pairs", {}).get("pairs", {}).items():
             found[f"{PAIR_RATIOS.get(name, name)}_{k}"] = pair["ratio"]["median"]
         per_1000 = ((figures.get("loads", {}).get("redirect") or {}).get("transactions") or {}).get(

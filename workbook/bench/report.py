@@ -12,7 +12,8 @@ from .gates import PAIR_RATIOS
 
 LOAD_LABELS = {"ceiling": "Ceiling `GET /healthz`", "read": "Read `GET /api/links/<code>`",
                "redirect": "Redirect `GET /<code>` (one link)", "write": "Write `POST /api/links`",
-               "spread": "Redirect over many links"}
+               "spread": "Redirect over many links", "static": "Static file `GET /static/app.js`, nginx",
+               "static_direct": "Static file `GET /static/app.js`, gunicorn directly"}
 SYNC_LOADS = {"redirect_sync": "redirect", "spread_sync": "spread"}
 
 

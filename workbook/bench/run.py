@@ -61,6 +61,10 @@ def measure_stage(stage: str, config: dict, thresholds: dict, rebuild: bool, pro
             if not stack.proxied:  # every redirect writes: the hot row against many rows
                 loads["spread"] = measure_load(stack, "spread", config, code, codes, progress=progress)
             else:
+                # The guide's "nginx for static files": the same file from nginx and from gunicorn.
+                loads["static"] = measure_load(stack, "static", config, code, progress=progress)
+                loads["static_direct"] = measure_load(stack, "static", config, code, progress=progress,
+                                                      direct=True)
                 bounds = thresholds.get("control_pair", CONTROL_PAIR)
                 result["pairs"] = measure_pairs(stack, config, code, bounds, progress)
                 void = control_verdict(result["pairs"]["pairs"], bounds)
