@@ -4,6 +4,7 @@
 - benchmarks/results.md: the tables and charts of bench/results.json, as `make bench` wrote it
   (and `workbook bench --only workers` merged its worker sweep into it), rendered by
   workbook/bench/report.py.
+And in every page, `[[bench:NAME]]` becomes the figure NAME of bench/results.json.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from mkdocs.structure.files import File, Files
 
-from workbook.bench.report import results_page
+from workbook.bench.report import insert_figures, results_page
 from workbook.stages import all_stages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,3 +71,7 @@ def on_files(files: Files, config) -> Files:
                                     content=changes_page(old, new)))
     files.append(File.generated(config, "benchmarks/results.md", content=results_page()))
     return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    return insert_figures(markdown)

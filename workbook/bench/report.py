@@ -5,6 +5,7 @@ current one get a short note instead of tables that would misread them."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from .config import RESULTS_FILE, RESULTS_FORMAT
@@ -289,3 +290,37 @@ def results_page(results_file: Path = RESULTS_FILE) -> str:
     lines += ["## Ratios", "", "| Ratio | Value |", "| --- | ---: |"]
     lines += [f"| `{name}` | {value:.3g} |" for name, value in results["ratios"].items()]
     return "\n".join(lines) + "\n"
+
+
+# --- figures inside other pages ---------------------------------------------------------------
+
+# `[[bench:NAME]]` in a docs page: the ratio NAME of the committed results (bench/results.json),
+# written by the benchmark, never typed. The docs hook replaces it at build time.
+FIGURE_MARK = re.compile(r"\[\[bench:([a-z0-9_]+)\]\]")
+
+
+def insert_figures(markdown: str, results_file: Path = RESULTS_FILE) -> str:
+    """Each `[[bench:NAME]]` replaced by the ratio NAME as measured (`1.62`, with `×` for a ratio
+    of two rates); results of an older format, or no results, say so in place. A NAME the
+    current results do not have is an error: a page must not cite a figure that is not there."""
+    if not FIGURE_MARK.search(markdown):
+        return markdown
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if results.get("meta", {}).get("format") != RESULTS_FORMAT:
+        return FIGURE_MARK.sub("(not measured yet: `make bench`)", markdown)
+    found = results.get("ratios", {})
+
+    def figure(match: re.Match) -> str:
+        name = match[1]
+        if name not in found:
+            raise KeyError(f"[[bench:{name}]]: no such figure in {results_file.name}")
+        value = found[name]
+        if name.startswith("web_peak_mib"):
+            return f"{value:.0f} MiB"
+        if name.startswith("pg_transactions_per_1000"):
+            return f"{value:.1f}"
+        if "_over_" in name or name.startswith("control_pair"):
+            return f"{value:.2f}×" if value >= 0.1 else f"{value:.4f}×"
+        return f"{value:.2f}"
+
+    return FIGURE_MARK.sub(figure, markdown)
