@@ -680,7 +680,8 @@ def test_pairs_switch_web_only_when_the_variant_changes_and_check_every_proof(mo
 def test_pages_cite_figures_by_name_from_the_results(tmp_path):
     results_file = tmp_path / "results.json"
     results_file.write_text(json.dumps(results_fixture()))
-    page = "gunicorn: [[bench:ceiling_02_gunicorn_over_01_basic]] the dev server; [[bench:web_peak_mib_04_hardening]]."
+    page = ("gunicorn: [[bench:ceiling_02_gunicorn_over_01_basic]] the dev server; "
+            "[[bench:web_peak_mib_04_hardening]].")
     assert report.insert_figures(page, results_file) == "gunicorn: 1.67× the dev server; 143 MiB."
     with pytest.raises(KeyError, match="no_such_figure"):
         report.insert_figures("[[bench:no_such_figure]]", results_file)
