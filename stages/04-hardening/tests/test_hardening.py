@@ -63,6 +63,14 @@ def test_cis_4_6_a_healthcheck(containers, service):
 
 
 @pytest.mark.parametrize("service", OUR_IMAGES)
+def test_every_image_we_build_checks_its_own_health(containers, service):
+    """The HEALTHCHECK is in the image itself, not only in compose.yaml: `docker run` of the
+    image alone is health-checked, and so is every orchestrator's container of it."""
+    image = inspect(containers[service]["Image"])
+    assert image["Config"]["Healthcheck"]["Test"][0] == "CMD"
+
+
+@pytest.mark.parametrize("service", OUR_IMAGES)
 def test_cis_4_8_no_setuid_or_setgid_files(containers, service):
     # The whole image, read as root in a throwaway container (the stack's own has no capability
     # to read every directory).
