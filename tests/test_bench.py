@@ -690,3 +690,60 @@ def test_pages_cite_figures_by_name_from_the_results(tmp_path):
     results_file.write_text(json.dumps(old))
     assert "not measured yet" in report.insert_figures(page, results_file)
     assert report.insert_figures("no mark", tmp_path / "missing.json") == "no mark"
+
+
+# --- the fault matrix -------------------------------------------------------------------------------
+
+def faults_fixture(lost_links=0, visits_lost=0) -> dict:
+    def fault(name, failures, recovery, lost=0, bound=0):
+        return {"fault": name, "what": f"the {name}", "recovery_s": recovery, "requests": 900,
+                "failed": sum(failures.values()), "failures": failures, "redirects_served": 800,
+                "links_created": 50, "lost_links": 0, "visits_served": 801,
+                "visits_in_postgres": 801 - lost,
+                "visits_lost": lost, "visits_bound": bound}
+
+    found = {"worker_kill": fault("worker_kill", {}, 0.1),
+             "postgres_restart": fault("postgres_restart", {"create: 503": 3}, 2.5),
+             "redis_restart": fault("redis_restart", {}, 0.4, lost=visits_lost, bound=120)}
+    found["postgres_restart"]["lost_links"] = lost_links
+    return {"stage": "04-hardening", "seconds": 60.0, "faults": found,
+            "config": {"fault_calm_seconds": 2, "fault_max_seconds": 60}}
+
+
+def test_the_fault_matrix_is_a_table_and_its_gates_name_what_was_lost(tmp_path):
+    table = "\n".join(report.faults_table(faults_fixture(visits_lost=40)))
+    row = "| `postgres_restart`: the postgres_restart | 900 | 3 | create: 503 ×3 | 2.5 | 0 | 0 (0) |"
+    assert row in table
+    assert "| `redis_restart`: the redis_restart | 900 | 0 | – | 0.4 | 0 | 40 (120) |" in table
+    thresholds = {"max_fault_lost_links": 0, "fault_visits_within_bounds": True}
+    assert bench.check({"stages": {}, "faults": faults_fixture(visits_lost=40)}, thresholds) == []
+    missed = bench.check({"stages": {}, "faults": faults_fixture(lost_links=2, visits_lost=130)}, thresholds)
+    assert missed == [
+        "postgres_restart: 2 links that got a 201 are not readable (gate max_fault_lost_links)",
+        "redis_restart: 130 visits lost, outside the README's bound 0-120 (gate fault_visits_within_bounds)"]
+    only = bench.check({"faults": faults_fixture(lost_links=1)}, {"max_errors": 0, **thresholds},
+                       only="faults")
+    assert only == ["postgres_restart: 1 links that got a 201 are not readable (gate max_fault_lost_links)"]
+    # On a page: the marker line becomes the table.
+    results_file = tmp_path / "results.json"
+    results = results_fixture() | {"faults": faults_fixture()}
+    results_file.write_text(json.dumps(results))
+    page = report.insert_figures("Faults:\n\n[[bench-faults]]\n", results_file)
+    assert "| `worker_kill`: the worker_kill | 900 | 0 | – | 0.1 | 0 | 0 (0) |" in page
+
+
+def test_traffic_only_goes_to_loopback():
+    from workbook.bench.faults import Traffic
+
+    with pytest.raises(ValueError, match="127.0.0.1"):
+        Traffic("http://192.0.2.1:80", "abc")
+
+
+def test_every_fault_of_the_config_is_known():
+    from workbook.bench.faults import FAULTS
+
+    for mode in ("quick", "full"):
+        config = bench.load_config(mode)[0]
+        assert set(config["faults"]) <= set(FAULTS)
+        assert config["faults_stage"] == "04-hardening"
+    assert set(bench.load_config("full")[0]["faults"]) == set(FAULTS), "the full run has every fault"

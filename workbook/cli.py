@@ -145,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=str(REPO_ROOT / "bench" / "results.json"))
     p.add_argument("--check", action="store_true", help="fail when a gate of [thresholds] is missed "
                    "(each failure names the figure, its value and the limit)")
-    p.add_argument("--only", choices=["workers", "rollout"],
-                   help="run only the worker sweep or the rolling update and merge it into the "
-                   "existing --output file, keeping its other sections")
+    p.add_argument("--only", choices=["workers", "rollout", "faults"],
+                   help="run only the worker sweep, the rolling update or the fault matrix and merge "
+                   "it into the existing --output file, keeping its other sections")
     p.add_argument("--load-seconds", type=int, help="override load_seconds of the config "
                    "(a trial of the method; the results record the value used)")
     p.add_argument("--repetitions", type=int, help="override repetitions of the config")

@@ -109,7 +109,8 @@ class StageRun(_Run):
     """One stage under its own compose project (`wbtest-nb-<stage>` unless named), on a free
     127.0.0.1 port."""
 
-    def __init__(self, stage: str, project: str | None = None, extra_files: tuple[Path, ...] = ()):
+    def __init__(self, stage: str, project: str | None = None, extra_files: tuple[Path, ...] = (),
+                 http_port: str = ""):
         self.stage = stage
         # Compose files layered on the stage's own compose.yaml (the benchmark's overrides).
         self.files = [arg for path in ("compose.yaml", *extra_files) for arg in ("-f", str(path))]
@@ -117,7 +118,8 @@ class StageRun(_Run):
         self.project = project or f"wbtest-nb-{stage}"
         # Empty WEB_PORT/HTTP_PORT let Docker choose free ports; a stage that needs a password in
         # its environment gets a fresh one there (no .env file is written into the stage).
-        self.env = os.environ | {"WEB_PORT": "", "HTTP_PORT": "",
+        # `http_port` fixes the entry point's port instead (it then survives a restart of nginx).
+        self.env = os.environ | {"WEB_PORT": "", "HTTP_PORT": http_port,
                                  "POSTGRES_PASSWORD": secrets.token_hex(16)}
         super().__init__()
 

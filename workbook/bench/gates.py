@@ -142,6 +142,22 @@ def gates(results: dict, thresholds: dict) -> list[dict]:
                     rows.append({"gate": name, "figure": ratio_name, "value": value,
                                  "limit": f"{low}-{high}", "passed": passed,
                                  "failures": [] if passed else [failure]})
+        elif name == "max_fault_lost_links":
+            for fault, found_fault in results.get("faults", {}).get("faults", {}).items():
+                lost = found_fault["lost_links"]
+                rows.append({"gate": name, "figure": f"links acknowledged (201) but lost, {fault}",
+                             "value": lost, "limit": limit, "passed": lost <= limit,
+                             "failures": [] if lost <= limit else [
+                                 f"{fault}: {lost} links that got a 201 are not readable (gate {name})"]})
+        elif name == "fault_visits_within_bounds":
+            for fault, found_fault in results.get("faults", {}).get("faults", {}).items():
+                lost, bound = found_fault["visits_lost"], found_fault["visits_bound"]
+                passed = not limit or 0 <= lost <= bound
+                rows.append({"gate": name, "figure": f"visits lost, {fault}", "value": lost,
+                             "limit": f"0-{bound}", "passed": passed,
+                             "failures": [] if passed else [
+                                 f"{fault}: {lost} visits lost, outside the README's bound 0-{bound} "
+                                 f"(gate {name})"]})
         elif name == "max_rebuild_ordered_over_naive":
             for ratio_name, value in found.items():
                 if ratio_name.startswith("rebuild_ordered_over_naive"):
@@ -167,5 +183,7 @@ def check(results: dict, thresholds: dict, only: str | None = None) -> list[str]
     `only` ("workers" or "rollout", a section run alone): only that section's failed requests."""
     if only:
         results = {"stages": {}, only: results[only]}
-        thresholds = {"max_errors": thresholds["max_errors"]}
+        names = (("max_fault_lost_links", "fault_visits_within_bounds") if only == "faults"
+                 else ("max_errors",))
+        thresholds = {name: thresholds[name] for name in names if name in thresholds}
     return [failure for row in gates(results, thresholds) for failure in row["failures"]]

@@ -16,6 +16,7 @@ from .. import images, stages
 from ..docker import docker
 from ..errors import WorkbookError
 from .config import CONFIG_FILE, RESULTS_FILE, RESULTS_FORMAT, load_config, stage_sources
+from .faults import measure_faults
 from .figures import (
     measure_cold_build,
     measure_image,
@@ -89,7 +90,11 @@ def measure_stage(stage: str, config: dict, thresholds: dict, rebuild: bool, pro
 
 # The sections of a full run that can also run alone: name -> (the config key that enables it,
 # what it measures).
-SECTIONS = {"workers": ("workers", "worker sweep"), "rollout": ("rollout_stage", "rolling update")}
+SECTIONS = {"workers": ("workers", "worker sweep"), "rollout": ("rollout_stage", "rolling update"),
+            "faults": ("faults", "fault matrix")}
+MEASURES = {"workers": lambda config, progress: measure_workers(config, progress),
+            "rollout": lambda config, progress: measure_rollout(config, progress),
+            "faults": lambda config, progress: measure_faults(config["faults_stage"], config, progress)}
 
 
 def run_only(section: str, mode: str = "full", output: Path = RESULTS_FILE, progress=None,
@@ -104,8 +109,7 @@ def run_only(section: str, mode: str = "full", output: Path = RESULTS_FILE, prog
         raise WorkbookError(f"{output} does not exist: the {what} is merged into the results of a "
                             "full run (run `workbook bench` first)")
     results = json.loads(output.read_text())
-    measure = measure_workers if section == "workers" else measure_rollout
-    results[section] = measure(config, progress or (lambda stage, step: None))
+    results[section] = MEASURES[section](config, progress or (lambda stage, step: None))
     output.write_text(json.dumps(results, indent=2) + "\n")
     return results
 
@@ -139,6 +143,8 @@ def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None
         results["workers"] = measure_workers(config, progress)
     if config.get("rollout_stage"):  # the full run only: two deployments and minutes of load
         results["rollout"] = measure_rollout(config, progress)
+    if config.get("faults"):  # the quick run has a short list
+        results["faults"] = measure_faults(config["faults_stage"], config, progress)
     results["gates"] = gates(results, thresholds)
     results["meta"]["seconds"] = time.monotonic() - started
     output.parent.mkdir(parents=True, exist_ok=True)

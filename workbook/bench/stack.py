@@ -30,14 +30,16 @@ def variant_override(env: dict[str, str]) -> str:
 class Stack:
     """One stage under the compose project `project`; `directory` holds the variant file."""
 
-    def __init__(self, stage: str, project: str, directory: Path, env: dict[str, str] | None = None):
+    def __init__(self, stage: str, project: str, directory: Path, env: dict[str, str] | None = None,
+                 http_port: str = ""):
         self.stage = stage
         self.env = dict(env or {})
         self.stopped: set[str] = set()
         self.variant_file = directory / "variant.yaml"
         self.variant_file.write_text(variant_override(self.env))
         published = (OVERRIDES / "publish-web.yaml",) if has_proxy(stage) else ()
-        self.run = StageRun(stage, project=project, extra_files=(*published, self.variant_file))
+        self.run = StageRun(stage, project=project, extra_files=(*published, self.variant_file),
+                            http_port=http_port)
         self._urls: dict[str, str] = {}
 
     @property

@@ -1,0 +1,241 @@
+"""The fault matrix: stage 04's stack (Compose) under steady traffic, one fault at a time, and for
+each what it cost: failed requests, the time until everything answers again, and whether anything
+acknowledged was lost (every link that got a 201 readable afterwards; visit counts within the
+bounds the stage's README states).
+
+The traffic is Python threads, not wrk: it is steady rather than maximal, and every answer is
+recorded (its time, what was asked, its status), so that what failed and when is known exactly.
+It goes only to the stack's entry point on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import tempfile
+import threading
+import time
+import urllib.error
+from collections import Counter
+from pathlib import Path
+
+from ..docker import docker, wait_until
+from ..errors import WorkbookError
+from ..notebook import fetch
+from .stack import Stack
+
+# What each fault does, and the most visits it may lose (the README's bounds): none, except where
+# Redis itself restarts, which loses what it held (the visits since the mover's last batch).
+FAULTS = {
+    "worker_kill": "kill -9 of one gunicorn worker (the master forks a new one)",
+    "web_kill": "kill -9 of web's main process, a crash (Docker's restart policy starts it again)",
+    "postgres_restart": "docker compose restart db",
+    "redis_restart": "docker compose restart redis (a cache without persistence: it comes back empty)",
+    "nginx_restart": "docker compose restart nginx",
+    "mover_kill": "kill -9 of the visit mover in the middle of a batch (PostgreSQL paused so that it "
+                  "holds one), then PostgreSQL resumed",
+}
+LOSES_VISITS = {"redis_restart"}
+
+
+class Traffic:
+    """Redirects of one cached link from `threads` threads, and a link created every
+    1/`creates_per_second` s, until stopped; every answer kept as (time, kind, status or error)."""
+
+    def __init__(self, base_url: str, code: str, threads: int = 4, creates_per_second: float = 5,
+                 max_seconds: float = 180):
+        if not base_url.startswith("http://127.0.0.1:"):
+            raise ValueError("the workbook only sends traffic to 127.0.0.1")
+        self.base_url, self.code = base_url, code
+        self.answers: list[tuple[float, str, int | str]] = []
+        self.created: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._deadline = time.monotonic() + max_seconds
+        self._threads = [threading.Thread(target=self._redirects, daemon=True) for _ in range(threads)]
+        self._threads.append(threading.Thread(target=self._creates, args=(1 / creates_per_second,),
+                                              daemon=True))
+
+    def _record(self, kind: str, outcome: int | str) -> None:
+        with self._lock:
+            self.answers.append((time.monotonic(), kind, outcome))
+
+    def _ask(self, path: str, payload: dict | None = None) -> tuple[int | str, str]:
+        try:
+            status, _, body = fetch(self.base_url + path, payload, timeout=5)
+            return status, body
+        except (OSError, urllib.error.URLError) as error:  # refused, reset, timed out
+            return type(error).__name__, ""
+
+    def _redirects(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            self._record("redirect", self._ask(f"/{self.code}")[0])
+            self._stop.wait(0.01)
+
+    def _creates(self, pause: float) -> None:
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            status, body = self._ask("/api/links", {"url": "https://example.org/fault"})
+            self._record("create", status)
+            if status == 201:
+                with self._lock:
+                    self.created.append(json.loads(body)["code"])
+            self._stop.wait(pause)
+
+    def __enter__(self) -> Traffic:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.answers)
+
+    def seconds(self) -> float:
+        with self._lock:
+            return self.answers[-1][0] - self.answers[0][0] if len(self.answers) > 1 else 0.0
+
+    def summary(self) -> dict:
+        with self._lock:
+            answers = list(self.answers)
+        expected = {"redirect": 302, "create": 201}
+        failed = Counter(f"{kind}: {outcome}" for _, kind, outcome in answers if outcome != expected[kind])
+        return {"requests": len(answers), "failed": sum(failed.values()), "failures": dict(failed),
+                "redirects_served": sum(1 for _, kind, outcome in answers
+                                        if kind == "redirect" and outcome == 302),
+                "links_created": len(self.created)}
+
+
+def _all_answer(base_url: str, code: str) -> bool:
+    """Everything answers: a redirect, a read and a write through the entry point."""
+    try:
+        return (fetch(f"{base_url}/{code}", timeout=2)[0] == 302
+                and fetch(f"{base_url}/api/links/{code}", timeout=2)[0] == 200
+                and fetch(f"{base_url}/api/links", {"url": "https://example.org/probe"}, timeout=2)[0] == 201)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _kill_main_process(container: str) -> None:
+    """SIGKILL to the container's PID 1 from the host: a crash, as Docker sees it (a `docker kill`
+    would be a deliberate stop, which no restart policy undoes)."""
+    pid = int(docker("inspect", "--format", "{{.State.Pid}}", container).stdout)
+    if pid <= 0:
+        raise WorkbookError(f"container {container} is not running")
+    os.kill(pid, signal.SIGKILL)
+
+
+def _a_worker(stack: Stack) -> str:
+    """The PID of one gunicorn worker in web (a child of PID 1, the master)."""
+    listing = stack.run.exec("web", "sh", "-c", "grep -l '^PPid:\t1$' /proc/[0-9]*/status")
+    pids = sorted(int(path.split("/")[2]) for path in listing.split())
+    if not pids:
+        raise WorkbookError("no gunicorn worker found in web")
+    return str(pids[0])
+
+
+def inject(stack: Stack, fault: str) -> None:
+    run = stack.run
+    containers = stack.containers()
+    if fault == "worker_kill":
+        run.exec("web", "kill", "-9", _a_worker(stack))
+    elif fault == "web_kill":
+        _kill_main_process(containers["web"])
+    elif fault in ("postgres_restart", "redis_restart", "nginx_restart"):
+        run.compose("restart", {"postgres_restart": "db", "redis_restart": "redis",
+                                "nginx_restart": "nginx"}[fault])
+    elif fault == "mover_kill":
+        run.compose("pause", "db")
+        try:
+            wait_until(lambda: run.exec("redis", "redis-cli", "EXISTS", "visits:moving").strip() == "1",
+                       timeout=15, interval=0.1, what="the mover to take a batch")
+            _kill_main_process(containers["visits"])
+        finally:
+            run.compose("unpause", "db")
+    else:
+        raise WorkbookError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
+
+
+def visits_in_postgres(stack: Stack, code: str) -> int:
+    out = stack.run.exec("db", "psql", "-U", "links", "-d", "links", "-Atc",
+                         f"SELECT visits FROM links WHERE code = '{code}'")
+    return int(out.strip() or -1)
+
+
+def measure_fault(stack: Stack, fault: str, config: dict, progress) -> dict:
+    """One fault under traffic: `fault_calm_seconds` before and after it, the recovery between."""
+    base_url, calm = stack.url, config["fault_calm_seconds"]
+    code = stack.create_links(1, "https://example.org/fault-target")[0]
+    fetch(f"{base_url}/{code}")  # now cached
+    progress(stack.stage, f"fault {fault}: {FAULTS[fault]}")
+    with Traffic(base_url, code, max_seconds=config["fault_max_seconds"]) as traffic:
+        wait_until(lambda: traffic.count() >= 20, timeout=30, what="the traffic to start")
+        time.sleep(calm)  # the calm before: the figure is what the fault adds to it
+        injected = time.monotonic()
+        inject(stack, fault)
+        wait_until(lambda: _all_answer(base_url, code), timeout=config["fault_max_seconds"],
+                   interval=0.1, what=f"{stack.stage} to answer everything again after {fault}")
+        recovered = time.monotonic() - injected
+        time.sleep(calm)  # the calm after, under the same traffic
+    figures = traffic.summary()
+    # Acknowledged is kept: every link that got a 201 is readable.
+    lost_links = [created for created in traffic.created
+                  if fetch(f"{base_url}/api/links/{created}")[0] != 200]
+    # Visits: once the mover has moved everything, compare with the redirects served.
+    served = figures["redirects_served"] + 1  # and the request that cached the link
+    settled = settled_visits(stack, code)
+    # The README's bound where Redis restarts: the visits since the mover's last batch, about one
+    # 1 s interval of them; twice that, for the mover's own timing, as the stage's test allows.
+    per_second = figures["redirects_served"] / max(traffic.seconds(), 1e-9)
+    bound = round(2 * per_second) if fault in LOSES_VISITS else 0
+    return {"fault": fault, "what": FAULTS[fault], "recovery_s": recovered, **figures,
+            "lost_links": len(lost_links), "visits_served": served, "visits_in_postgres": settled,
+            "visits_lost": served - settled, "visits_bound": bound}
+
+
+def settled_visits(stack: Stack, code: str) -> int:
+    """PostgreSQL's count of `code` once the mover has moved everything: the same twice, more
+    than a mover interval (1 s) apart."""
+    last: list[int | None] = [None]
+
+    def same_twice() -> bool:
+        now = visits_in_postgres(stack, code)
+        same, last[0] = now == last[0], now
+        return same
+
+    wait_until(same_twice, timeout=30, interval=1.5, what="the visits to settle in PostgreSQL")
+    return last[0]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def measure_faults(stage: str, config: dict, progress) -> dict:
+    """Every fault of `config["faults"]` in turn, on one running stack of `stage`."""
+    started = time.monotonic()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="workbook-bench-faults-") as tmp:
+        # A fixed port: a restarted container would get a new one if Docker chose it.
+        stack = Stack(stage, f"wbtest-bench-faults-{stage}", Path(tmp), http_port=str(free_port()))
+        stack.prepare()
+        try:
+            progress(stage, "faults: building and starting")
+            stack.run.compose("up", "--build", "--detach", "--wait")
+            for fault in config["faults"]:
+                results[fault] = measure_fault(stack, fault, config, progress)
+                # The next fault starts from a healthy stack.
+                stack.run.compose("up", "--detach", "--wait")
+                stack.forget_urls()
+        finally:
+            stack.run.down()
+    keys = ("fault_calm_seconds", "fault_max_seconds")
+    return {"stage": stage, "config": {key: config[key] for key in keys},
+            "seconds": time.monotonic() - started, "faults": results}
