@@ -16,6 +16,7 @@ from pathlib import Path
 from mkdocs.structure.files import File, Files
 
 from workbook.bench.report import insert_figures, results_page
+from workbook.cis import insert_cis_tables
 from workbook.stages import all_stages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -74,4 +75,4 @@ def on_files(files: Files, config) -> Files:
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    return insert_figures(markdown)
+    return insert_cis_tables(insert_figures(markdown))

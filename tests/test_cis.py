@@ -1,0 +1,86 @@
+"""The CIS tables of the docs (workbook/cis.py): rendered from a stage's cis-docker-benchmark.toml."""
+
+from pathlib import Path
+
+import pytest
+
+from workbook.cis import CIS_FILE, STAGES_DIR, cis_table, insert_cis_tables, load_checks
+
+SMALL = '''
+[[check]]
+id = "4.1"
+title = "Ensure that a user for the container has been created"
+test = "test_cis_4_1_a_user"
+
+[[check]]
+id = "4.5"
+title = "Ensure Content trust for Docker is Enabled"
+not_applicable = "No registry with Notary."
+
+[[check]]
+id = "4.4"
+title = "Ensure images are scanned"
+not_tested = "No scanner | offline."
+note = "Rebuilt on every run."
+
+[[check]]
+id = "5.1"
+title = "Ensure swarm mode is not Enabled, if not needed"
+host = "A setting of the engine."
+'''
+
+
+@pytest.fixture
+def stages(tmp_path) -> Path:
+    (tmp_path / "99-demo").mkdir()
+    (tmp_path / "99-demo" / CIS_FILE).write_text(SMALL)
+    return tmp_path
+
+
+def test_a_table_row_per_check_says_what_stands_for_it(stages):
+    table = cis_table(stages / "99-demo" / CIS_FILE).splitlines()
+    assert table[0] == "**4 checks: 1 tested, 1 not applicable, 1 not tested, 1 host setting.**"
+    assert table[2].startswith("| Check | Recommendation")
+    rows = table[4:]
+    assert rows == [
+        "| 4.1 | Ensure that a user for the container has been created | tested: `test_cis_4_1_a_user` |",
+        "| 4.5 | Ensure Content trust for Docker is Enabled | not applicable: No registry with Notary. |",
+        "| 4.4 | Ensure images are scanned | not tested: No scanner \\| offline. Rebuilt on every run. |",
+        "| 5.1 | Ensure swarm mode is not Enabled, if not needed | host setting: A setting of the engine. |",
+    ]
+
+
+def test_the_marker_becomes_the_table_and_the_rest_of_the_page_stays(stages):
+    page = "# Page\n\nBefore.\n\n[[cis:99-demo]]\n\nAfter `[[cis:99-demo]]` inline stays.\n"
+    out = insert_cis_tables(page, stages)
+    assert out.startswith("# Page\n\nBefore.\n\n**4 checks:")
+    assert out.endswith("\n\nAfter `[[cis:99-demo]]` inline stays.\n")
+    assert out.count("| 4.1 |") == 1
+    assert insert_cis_tables("no marker", stages) == "no marker"
+
+
+def test_a_stage_without_a_file_fails_the_build(stages):
+    with pytest.raises(FileNotFoundError):
+        insert_cis_tables("[[cis:00-nothing]]\n", stages)
+
+
+@pytest.mark.parametrize("extra", ["", 'host = "also a host setting"\n'])
+def test_a_check_needs_exactly_one_kind(tmp_path, extra):
+    path = tmp_path / CIS_FILE
+    second = 'test = "test_cis_4_1_x"\n' if extra else ""
+    path.write_text(f'[[check]]\nid = "4.1"\ntitle = "T"\n{extra}{second}')
+    with pytest.raises(ValueError, match="exactly one"):
+        load_checks(path)
+
+
+@pytest.mark.parametrize("path", sorted(STAGES_DIR.glob(f"*/{CIS_FILE}")), ids=lambda path: path.parent.name)
+def test_the_committed_files_render(path):
+    table = cis_table(path)
+    ids = [check["id"] for check in load_checks(path)]
+    assert len(ids) == 44
+    assert all(f"| {check_id} |" in table for check_id in ids)
+    assert insert_cis_tables(f"[[cis:{path.parent.name}]]\n") == table + "\n"
+
+
+def test_both_hardened_stages_have_a_file():
+    assert {path.parent.name for path in STAGES_DIR.glob(f"*/{CIS_FILE}")} >= {"04-hardening", "05-ci"}
