@@ -2,8 +2,8 @@
 # The CI/CD pipeline of .github/workflows/ci.yml, run on this machine: build the images once,
 # run the unit tests inside the image, push to a registry, deploy to Docker Swarm.
 #
-#   ./pipeline.sh all       registry, build, test, push, deploy (what `make pipeline` runs)
-#   ./pipeline.sh STEP...   any of: registry build test push deploy down
+#   ./pipeline.sh all       registry, build, test, sbom, push, deploy (what `make pipeline` runs)
+#   ./pipeline.sh STEP...   any of: registry build test sbom push deploy down
 #
 # Settings (environment):
 #   TAG          image tag; default: the current commit (short SHA), or "dev" outside git
@@ -67,6 +67,25 @@ step_test() {
     docker build --target test --build-context tests=./tests \
         --build-arg APP_VERSION="$APP_VERSION" --tag "links-test:$TAG" .
     docker run --rm "links-test:$TAG"
+}
+
+# --8<-- [start:sbom]
+step_sbom() {
+    # What the release ships, as a CycloneDX SBOM: every Python package of the image's
+    # environment at its exact version. The tool (pinned with hashes in sbom-requirements.txt)
+    # runs in a throwaway container of the release image, outside the image's environment: the
+    # image itself is not changed. The file goes next to the release's other state.
+    sbom=.pipeline/sbom/links-web-$TAG.cdx.json
+    log "sbom: $sbom"
+    mkdir -p .pipeline/sbom
+    docker run --rm --interactive --entrypoint sh "links-web:$TAG" -c '
+        cat > /tmp/sbom-requirements.txt
+        python -m venv /tmp/sbom
+        /tmp/sbom/bin/pip install --quiet --no-cache-dir --disable-pip-version-check \
+            --require-hashes -r /tmp/sbom-requirements.txt >&2
+        /tmp/sbom/bin/cyclonedx-py environment --output-format JSON /opt/venv/bin/python
+    ' < sbom-requirements.txt > "$sbom.tmp"
+    mv "$sbom.tmp" "$sbom"
 }
 # --8<-- [end:build]
 
@@ -180,8 +199,8 @@ step_down() {
 [ $# -gt 0 ] || set -- all
 for step in "$@"; do
     case $step in
-        all) step_registry; step_build; step_test; step_push; step_deploy ;;
-        registry|build|test|push|deploy|down) "step_$step" ;;
-        *) fail "unknown step '$step' (steps: all registry build test push deploy down)" ;;
+        all) step_registry; step_build; step_test; step_sbom; step_push; step_deploy ;;
+        registry|build|test|sbom|push|deploy|down) "step_$step" ;;
+        *) fail "unknown step '$step' (steps: all registry build test sbom push deploy down)" ;;
     esac
 done

@@ -11,10 +11,12 @@ import threading
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
 from conftest import STAGE_DIR, wait_for
+from packaging.markers import Marker
 
 pytestmark = pytest.mark.docker
 
@@ -149,6 +151,35 @@ def test_the_unit_tests_ran_inside_the_built_image(pipeline):
     summary = re.search(r"^=+ (.*) in [0-9.]+s =+$", pipeline.output.stdout, re.MULTILINE)
     assert summary, pipeline.output.stdout[-2000:]
     assert re.fullmatch(r"\d+ passed", summary[1]), summary[0]
+
+
+# The image: CPython 3.13 on Linux (the environment markers of requirements.txt are decided so).
+IMAGE_ENVIRONMENT = {"sys_platform": "linux", "platform_system": "Linux", "implementation_name": "cpython",
+                     "platform_python_implementation": "CPython", "python_version": "3.13",
+                     "python_full_version": "3.13.0", "os_name": "posix"}
+
+
+def pinned(requirements: Path) -> dict[str, str]:
+    """name -> version of each `name==version ; marker` line whose marker holds in the image
+    (names normalised as PEP 503 does)."""
+    found = {}
+    for line in requirements.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;\\]+)\s*(?:;([^\\]*))?", line)
+        if match and (not match[3] or Marker(match[3].strip()).evaluate(IMAGE_ENVIRONMENT)):
+            found[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return found
+
+
+def test_the_sbom_lists_the_images_python_packages_at_their_pinned_versions(pipeline, build_context):
+    sbom = build_context / ".pipeline" / "sbom" / f"links-web-{pipeline.tag}.cdx.json"
+    document = json.loads(sbom.read_text())
+    assert document["bomFormat"] == "CycloneDX"
+    listed = {re.sub(r"[-_.]+", "-", c["name"]).lower(): c["version"] for c in document["components"]}
+    # Every pin of requirements.txt (markers aside: all apply on Linux), at that very version.
+    for name, version in pinned(build_context / "requirements.txt").items():
+        assert listed.get(name) == version, f"{name}: SBOM has {listed.get(name)}, pinned {version}"
+    # The SBOM tool itself is not in the image's environment.
+    assert "cyclonedx-bom" not in listed
 
 
 def test_the_image_is_in_the_registry_under_the_commit_tag(pipeline):
