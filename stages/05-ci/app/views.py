@@ -1,3 +1,4 @@
+import re
 import secrets
 import string
 from urllib.parse import urlsplit
@@ -24,6 +25,9 @@ bp = Blueprint("links", __name__)
 
 CODE_ALPHABET = string.ascii_letters + string.digits
 CODE_LENGTH = 7
+# Characters that no URL may hold: control characters (PostgreSQL cannot even store a NUL) and
+# unpaired surrogates (JSON can spell them, UTF-8 cannot encode them).
+FORBIDDEN_IN_URL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @bp.get("/")
@@ -34,7 +38,10 @@ def index():
 
 @bp.post("/api/links")
 def create_link():
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the JSON parser goes: bad input like any other
+        payload = None
     if not isinstance(payload, dict):
         abort(400, "the body must be a JSON object such as {\"url\": \"https://example.org\"}")
     url = validated_url(payload.get("url"))
@@ -48,6 +55,7 @@ def create_link():
 
 @bp.get("/api/links/<code>")
 def link_stats(code: str):
+    require_code_format(code)
     link = db.session.scalar(select(Link).where(Link.code == code))
     if link is None:
         abort(404, f"no link with code {code!r}")
@@ -59,6 +67,7 @@ def link_stats(code: str):
 # --8<-- [start:cache]
 @bp.delete("/api/links/<code>")
 def delete_link(code: str):
+    require_code_format(code)
     deleted = db.session.execute(delete(Link).where(Link.code == code)).rowcount
     db.session.commit()
     if not deleted:
@@ -72,6 +81,7 @@ def delete_link(code: str):
 def follow(code: str):
     # Cache-aside: the target from Redis if it is there, else from the database (then cached).
     # With batched counting, the visit is counted in the same Redis round trip as the lookup.
+    require_code_format(code)
     cache = link_cache()
     batched = current_app.config["VISIT_COUNTING"] == "batched"
     url, cache_state, counted_in = cache.lookup(code, count_visit=batched)
@@ -123,10 +133,22 @@ def validated_url(url: object) -> str:
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         abort(400, f"'url' is longer than {MAX_URL_LENGTH} characters")
-    parts = urlsplit(url)
+    if FORBIDDEN_IN_URL.search(url):
+        abort(400, "'url' must not contain control characters or unpaired surrogates")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # for example an unclosed IPv6 bracket, "http://[::1"
+        abort(400, "'url' is not a valid URL")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         abort(400, "'url' must be an absolute http:// or https:// URL")
     return url
+
+
+def require_code_format(code: str) -> None:
+    """A code is ASCII letters and digits: anything else cannot exist, so it is a 404 without
+    asking Redis or PostgreSQL (and no visit is counted for it)."""
+    if not (code.isascii() and code.isalnum()):
+        abort(404, f"no link with code {code!r}")
 
 
 def new_code() -> str:

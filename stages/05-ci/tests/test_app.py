@@ -48,8 +48,13 @@ def test_index_lists_recent_links(client):
     ({"json": {"url": "ftp://example.org/file"}}, 400),
     ({"json": {"url": "javascript:alert(1)"}}, 400),
     ({"json": {"url": "https://example.org/" + "a" * 2048}}, 400),
+    ({"json": {"url": "http://[::1/unclosed"}}, 400),
+    ({"json": {"url": "https://example.org/a\x00b"}}, 400),
+    ({"data": '{"url": "https://example.org/\\ud800"}', "content_type": "application/json"}, 400),
+    ({"data": "[" * 10_000, "content_type": "application/json"}, 400),
 ], ids=["not-json", "malformed-json", "not-an-object", "missing-url", "url-not-string",
-        "ftp-scheme", "javascript-scheme", "too-long"])
+        "ftp-scheme", "javascript-scheme", "too-long", "unparsable-url", "control-character",
+        "lone-surrogate", "nested-too-deep"])
 def test_bad_input_is_a_json_4xx_and_stores_nothing(client, app_under_test, kwargs, status):
     response = client.post("/api/links", **kwargs)
     assert response.status_code == status
@@ -63,6 +68,8 @@ def test_bad_input_is_a_json_4xx_and_stores_nothing(client, app_under_test, kwar
     ("get", "/api/links/nosuchcode", 404),
     ("delete", "/api/links", 405),
     ("put", "/healthz", 405),
+    ("get", "/%00", 404),
+    ("delete", "/api/links/%E2%82%AC", 404),
 ])
 def test_unknown_code_and_wrong_method_are_json_4xx(client, method, path, status):
     response = getattr(client, method)(path)
