@@ -1,5 +1,5 @@
 """Fixtures of this stage's tests. Only public packages (pytest, pytest-docker, pytest-testinfra,
-requests), so that the stage still tests itself when copied out of the workbook."""
+requests, hypothesis), so that the stage still tests itself when copied out of the workbook."""
 
 import os
 import shutil
