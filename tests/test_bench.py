@@ -706,8 +706,8 @@ def faults_fixture(lost_links=0, visits_lost=0) -> dict:
              "postgres_restart": fault("postgres_restart", {"create: 503": 3}, 2.5),
              "redis_restart": fault("redis_restart", {}, 0.4, lost=visits_lost, bound=120)}
     found["postgres_restart"]["lost_links"] = lost_links
-    return {"stage": "04-hardening", "seconds": 60.0, "faults": found,
-            "config": {"fault_calm_seconds": 2, "fault_max_seconds": 60}}
+    return {"seconds": 60.0, "config": {"fault_calm_seconds": 2, "fault_max_seconds": 60},
+            "stages": {"04-hardening": {"orchestrator": "Compose", "faults": found}}}
 
 
 def test_the_fault_matrix_is_a_table_and_its_gates_name_what_was_lost(tmp_path):
@@ -719,16 +719,19 @@ def test_the_fault_matrix_is_a_table_and_its_gates_name_what_was_lost(tmp_path):
     assert bench.check({"stages": {}, "faults": faults_fixture(visits_lost=40)}, thresholds) == []
     missed = bench.check({"stages": {}, "faults": faults_fixture(lost_links=2, visits_lost=130)}, thresholds)
     assert missed == [
-        "postgres_restart: 2 links that got a 201 are not readable (gate max_fault_lost_links)",
-        "redis_restart: 130 visits lost, outside the README's bound 0-120 (gate fault_visits_within_bounds)"]
+        "04-hardening postgres_restart: 2 links that got a 201 are not readable (gate max_fault_lost_links)",
+        "04-hardening redis_restart: 130 visits lost, outside the README's bound 0-120 "
+        "(gate fault_visits_within_bounds)"]
     only = bench.check({"faults": faults_fixture(lost_links=1)}, {"max_errors": 0, **thresholds},
                        only="faults")
-    assert only == ["postgres_restart: 1 links that got a 201 are not readable (gate max_fault_lost_links)"]
+    assert only == [
+        "04-hardening postgres_restart: 1 links that got a 201 are not readable (gate max_fault_lost_links)"]
     # On a page: the marker line becomes the table.
     results_file = tmp_path / "results.json"
     results = results_fixture() | {"faults": faults_fixture()}
     results_file.write_text(json.dumps(results))
-    page = report.insert_figures("Faults:\n\n[[bench-faults]]\n", results_file)
+    page = report.insert_figures("Faults:\n\n[[bench-faults:04-hardening]]\n", results_file)
+    assert "**04-hardening, under Compose**" in page
     assert "| `worker_kill`: the worker_kill | 900 | 0 | – | 0.1 | 0 | 0 (0) |" in page
 
 
@@ -745,5 +748,6 @@ def test_every_fault_of_the_config_is_known():
     for mode in ("quick", "full"):
         config = bench.load_config(mode)[0]
         assert set(config["faults"]) <= set(FAULTS)
-        assert config["faults_stage"] == "04-hardening"
+        assert config["faults_stages"][0] == "04-hardening"
+    assert bench.load_config("full")[0]["faults_stages"] == ["04-hardening", "05-ci"]
     assert set(bench.load_config("full")[0]["faults"]) == set(FAULTS), "the full run has every fault"

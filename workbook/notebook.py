@@ -189,7 +189,8 @@ class PipelineRun(_Run):
     NOT_COPIED = (".env", ".venv", ".git", "secrets", ".pipeline", "__pycache__", ".pytest_cache",
                   ".ruff_cache")
 
-    def __init__(self, stage: str = "05-ci", stack: str | None = None, workers: int = 2):
+    def __init__(self, stage: str = "05-ci", stack: str | None = None, workers: int = 2,
+                 http_port: str = ""):
         self.stage = stage
         self.stack = stack or f"wbtest-nb-{stage}"
         self.tag = f"nb-{secrets.token_hex(4)}"
@@ -197,10 +198,10 @@ class PipelineRun(_Run):
         self.directory = Path(tempfile.mkdtemp(prefix=f"{self.stack}-")) / stage
         shutil.copytree(STAGES_DIR / stage, self.directory, ignore=shutil.ignore_patterns(*self.NOT_COPIED))
         stages.prepare(self.directory)  # make-secrets.sh: fresh secrets in the copy
-        # Empty ports: Docker chooses free ones. Two gunicorn workers per replica: the same
-        # behaviour, less start-up time on a small machine.
+        # Empty ports: Docker chooses free ones (`http_port` fixes the entry point's instead). Two
+        # gunicorn workers per replica: the same behaviour, less start-up time on a small machine.
         self.env = os.environ | {"STACK": self.stack, "TAG": self.tag, "REGISTRY_PORT": "",
-                                 "HTTP_PORT": "", "GUNICORN_WORKERS": str(workers)}
+                                 "HTTP_PORT": http_port, "GUNICORN_WORKERS": str(workers)}
         self.output = ""
         super().__init__()
 

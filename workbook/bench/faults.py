@@ -20,9 +20,10 @@ import urllib.error
 from collections import Counter
 from pathlib import Path
 
+from .. import STAGES_DIR
 from ..docker import docker, wait_until
 from ..errors import WorkbookError
-from ..notebook import fetch
+from ..notebook import PipelineRun, fetch
 from .stack import Stack
 
 # What each fault does, and the most visits it may lose (the README's bounds): none, except where
@@ -130,56 +131,142 @@ def _kill_main_process(container: str) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def _a_worker(stack: Stack) -> str:
+class ComposeTarget:
+    """Stage 04's stack under Compose, as the faults see it."""
+
+    def __init__(self, stack: Stack):
+        self.stack, self.stage, self.run = stack, stack.stage, stack.run
+
+    @property
+    def url(self) -> str:
+        return self.stack.url
+
+    def container(self, service: str) -> str:
+        return self.stack.containers()[service]
+
+    def exec(self, service: str, *command: str) -> str:
+        return self.run.exec(service, *command)
+
+    def restart(self, service: str) -> None:
+        self.run.compose("restart", service)
+
+    def pause(self, service: str) -> None:
+        self.run.compose("pause", service)
+
+    def unpause(self, service: str) -> None:
+        self.run.compose("unpause", service)
+
+    def create_link(self) -> str:
+        return self.stack.create_links(1, "https://example.org/fault-target")[0]
+
+    def healthy_again(self) -> None:
+        """Every service running and healthy, as before the fault (whatever the fault left)."""
+        self.run.compose("up", "--detach", "--wait")
+        self.stack.forget_urls()
+
+
+class SwarmTarget:
+    """Stage 05's stack under Swarm (its pipeline's deployment), as the faults see it: a
+    "restart" of a service is Swarm's own (`docker service update --force`), of the entry point
+    a `docker restart` of its container."""
+
+    def __init__(self, run):
+        self.run, self.stage = run, run.stage
+
+    @property
+    def url(self) -> str:
+        return self.run.url
+
+    def container(self, service: str) -> str:
+        if service == "nginx":
+            return self.run._edge()
+        found = docker("ps", "--quiet", "--filter",
+                       f"label=com.docker.swarm.service.name={self.run.stack}_{service}").stdout.split()
+        if not found:
+            raise WorkbookError(f"no running task of {self.run.stack}_{service}")
+        return found[0]
+
+    def exec(self, service: str, *command: str) -> str:
+        return docker("exec", self.container(service), *command).stdout
+
+    def restart(self, service: str) -> None:
+        if service == "nginx":
+            docker("restart", self.container("nginx"))
+        else:
+            docker("service", "update", "--force", "--detach=false", "--quiet",
+                   f"{self.run.stack}_{service}", timeout=300)
+
+    def pause(self, service: str) -> None:
+        docker("pause", self.container(service))
+
+    def unpause(self, service: str) -> None:
+        docker("unpause", self.container(service))
+
+    def create_link(self) -> str:
+        status, body = self.run.post_json("/api/links", {"url": "https://example.org/fault-target"})
+        if status != 201:
+            raise WorkbookError(f"{self.stage}: creating a link answered {status}", str(body))
+        return body["code"]
+
+    def healthy_again(self) -> None:
+        """Every service at its replicas, each running task healthy where it has a check."""
+        def converged() -> bool:
+            namespace = f"label=com.docker.stack.namespace={self.run.stack}"
+            listing = docker("service", "ls", "--filter", namespace,
+                             "--format", "{{.Replicas}}").stdout.split()
+            return bool(listing) and all(a == b for a, b in (r.split("/")[:2] for r in listing))
+
+        wait_until(converged, timeout=180, interval=1, what=f"{self.run.stack}'s services to converge")
+        wait_until(lambda: self.run.status("/healthz") == 200, timeout=60, what="the entry point")
+
+
+def _a_worker(target) -> str:
     """The PID of one gunicorn worker in web (a child of PID 1, the master)."""
-    listing = stack.run.exec("web", "sh", "-c", "grep -l '^PPid:\t1$' /proc/[0-9]*/status")
+    listing = target.exec("web", "sh", "-c", "grep -l '^PPid:	1$' /proc/[0-9]*/status")
     pids = sorted(int(path.split("/")[2]) for path in listing.split())
     if not pids:
         raise WorkbookError("no gunicorn worker found in web")
     return str(pids[0])
 
 
-def inject(stack: Stack, fault: str) -> None:
-    run = stack.run
-    containers = stack.containers()
+def inject(target, fault: str) -> None:
     if fault == "worker_kill":
-        run.exec("web", "kill", "-9", _a_worker(stack))
+        target.exec("web", "kill", "-9", _a_worker(target))
     elif fault == "web_kill":
-        _kill_main_process(containers["web"])
+        _kill_main_process(target.container("web"))
     elif fault in ("postgres_restart", "redis_restart", "nginx_restart"):
-        run.compose("restart", {"postgres_restart": "db", "redis_restart": "redis",
-                                "nginx_restart": "nginx"}[fault])
+        target.restart({"postgres_restart": "db", "redis_restart": "redis", "nginx_restart": "nginx"}[fault])
     elif fault == "mover_kill":
-        run.compose("pause", "db")
+        target.pause("db")
         try:
-            wait_until(lambda: run.exec("redis", "redis-cli", "EXISTS", "visits:moving").strip() == "1",
+            wait_until(lambda: target.exec("redis", "redis-cli", "EXISTS", "visits:moving").strip() == "1",
                        timeout=15, interval=0.1, what="the mover to take a batch")
-            _kill_main_process(containers["visits"])
+            _kill_main_process(target.container("visits"))
         finally:
-            run.compose("unpause", "db")
+            target.unpause("db")
     else:
         raise WorkbookError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
 
 
-def visits_in_postgres(stack: Stack, code: str) -> int:
-    out = stack.run.exec("db", "psql", "-U", "links", "-d", "links", "-Atc",
-                         f"SELECT visits FROM links WHERE code = '{code}'")
+def visits_in_postgres(target, code: str) -> int:
+    out = target.exec("db", "psql", "-U", "links", "-d", "links", "-Atc",
+                      f"SELECT visits FROM links WHERE code = '{code}'")
     return int(out.strip() or -1)
 
 
-def measure_fault(stack: Stack, fault: str, config: dict, progress) -> dict:
+def measure_fault(target, fault: str, config: dict, progress) -> dict:
     """One fault under traffic: `fault_calm_seconds` before and after it, the recovery between."""
-    base_url, calm = stack.url, config["fault_calm_seconds"]
-    code = stack.create_links(1, "https://example.org/fault-target")[0]
+    base_url, calm = target.url, config["fault_calm_seconds"]
+    code = target.create_link()
     fetch(f"{base_url}/{code}")  # now cached
-    progress(stack.stage, f"fault {fault}: {FAULTS[fault]}")
+    progress(target.stage, f"fault {fault}: {FAULTS[fault]}")
     with Traffic(base_url, code, max_seconds=config["fault_max_seconds"]) as traffic:
         wait_until(lambda: traffic.count() >= 20, timeout=30, what="the traffic to start")
         time.sleep(calm)  # the calm before: the figure is what the fault adds to it
         injected = time.monotonic()
-        inject(stack, fault)
+        inject(target, fault)
         wait_until(lambda: _all_answer(base_url, code), timeout=config["fault_max_seconds"],
-                   interval=0.1, what=f"{stack.stage} to answer everything again after {fault}")
+                   interval=0.1, what=f"{target.stage} to answer everything again after {fault}")
         recovered = time.monotonic() - injected
         time.sleep(calm)  # the calm after, under the same traffic
     figures = traffic.summary()
@@ -188,7 +275,7 @@ def measure_fault(stack: Stack, fault: str, config: dict, progress) -> dict:
                   if fetch(f"{base_url}/api/links/{created}")[0] != 200]
     # Visits: once the mover has moved everything, compare with the redirects served.
     served = figures["redirects_served"] + 1  # and the request that cached the link
-    settled = settled_visits(stack, code)
+    settled = settled_visits(target, code)
     # The README's bound where Redis restarts: the visits since the mover's last batch, about one
     # 1 s interval of them; twice that, for the mover's own timing, as the stage's test allows.
     per_second = figures["redirects_served"] / max(traffic.seconds(), 1e-9)
@@ -198,13 +285,13 @@ def measure_fault(stack: Stack, fault: str, config: dict, progress) -> dict:
             "visits_lost": served - settled, "visits_bound": bound}
 
 
-def settled_visits(stack: Stack, code: str) -> int:
+def settled_visits(target, code: str) -> int:
     """PostgreSQL's count of `code` once the mover has moved everything: the same twice, more
     than a mover interval (1 s) apart."""
     last: list[int | None] = [None]
 
     def same_twice() -> bool:
-        now = visits_in_postgres(stack, code)
+        now = visits_in_postgres(target, code)
         same, last[0] = now == last[0], now
         return same
 
@@ -218,24 +305,47 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def measure_faults(stage: str, config: dict, progress) -> dict:
-    """Every fault of `config["faults"]` in turn, on one running stack of `stage`."""
-    started = time.monotonic()
+def _measure_all(target, config: dict, progress) -> dict:
     results = {}
+    for fault in config["faults"]:
+        results[fault] = measure_fault(target, fault, config, progress)
+        target.healthy_again()  # the next fault starts from a healthy stack
+    return results
+
+
+def measure_compose(stage: str, config: dict, progress) -> dict:
     with tempfile.TemporaryDirectory(prefix="workbook-bench-faults-") as tmp:
         # A fixed port: a restarted container would get a new one if Docker chose it.
         stack = Stack(stage, f"wbtest-bench-faults-{stage}", Path(tmp), http_port=str(free_port()))
         stack.prepare()
         try:
-            progress(stage, "faults: building and starting")
+            progress(stage, "faults: building and starting (Compose)")
             stack.run.compose("up", "--build", "--detach", "--wait")
-            for fault in config["faults"]:
-                results[fault] = measure_fault(stack, fault, config, progress)
-                # The next fault starts from a healthy stack.
-                stack.run.compose("up", "--detach", "--wait")
-                stack.forget_urls()
+            return _measure_all(ComposeTarget(stack), config, progress)
         finally:
             stack.run.down()
+
+
+def measure_swarm(stage: str, config: dict, progress) -> dict:
+    run = PipelineRun(stage, stack=f"wbtest-bench-faults-{stage}", http_port=str(free_port()))
+    try:
+        progress(stage, "faults: the pipeline's deployment (Swarm)")
+        run.up()
+        return _measure_all(SwarmTarget(run), config, progress)
+    finally:
+        run.down()
+
+
+def measure_faults(config: dict, progress) -> dict:
+    """Every fault of `config["faults"]` in turn, on each stage of `config["faults_stages"]`:
+    stage 04 under Compose, a stage with a pipeline (05) as its Swarm deployment."""
+    started = time.monotonic()
+    stages = {}
+    for stage in config["faults_stages"]:
+        swarm = (STAGES_DIR / stage / "stack.yaml").is_file()
+        measure = measure_swarm if swarm else measure_compose
+        stages[stage] = {"orchestrator": "Swarm" if swarm else "Compose",
+                         "faults": measure(stage, config, progress)}
     keys = ("fault_calm_seconds", "fault_max_seconds")
-    return {"stage": stage, "config": {key: config[key] for key in keys},
-            "seconds": time.monotonic() - started, "faults": results}
+    return {"config": {key: config[key] for key in keys}, "seconds": time.monotonic() - started,
+            "stages": stages}

@@ -143,14 +143,14 @@ def gates(results: dict, thresholds: dict) -> list[dict]:
                                  "limit": f"{low}-{high}", "passed": passed,
                                  "failures": [] if passed else [failure]})
         elif name == "max_fault_lost_links":
-            for fault, found_fault in results.get("faults", {}).get("faults", {}).items():
+            for fault, found_fault in _faults(results):
                 lost = found_fault["lost_links"]
                 rows.append({"gate": name, "figure": f"links acknowledged (201) but lost, {fault}",
                              "value": lost, "limit": limit, "passed": lost <= limit,
                              "failures": [] if lost <= limit else [
                                  f"{fault}: {lost} links that got a 201 are not readable (gate {name})"]})
         elif name == "fault_visits_within_bounds":
-            for fault, found_fault in results.get("faults", {}).get("faults", {}).items():
+            for fault, found_fault in _faults(results):
                 lost, bound = found_fault["visits_lost"], found_fault["visits_bound"]
                 passed = not limit or 0 <= lost <= bound
                 rows.append({"gate": name, "figure": f"visits lost, {fault}", "value": lost,
@@ -176,6 +176,13 @@ def _bound(gate: str, figure: str, bound: str, value: float | None, limit: float
     side = "below the minimum" if bound == "min" else "above the maximum"
     return {"gate": gate, "figure": figure, "value": value, "limit": limit, "passed": passed,
             "failures": [] if passed else [f"{figure} = {value:.3g}, {side} {limit} (gate {gate})"]}
+
+
+def _faults(results: dict) -> list[tuple[str, dict]]:
+    """(`<stage> <fault>`, its figures) for every fault of every stage in the fault matrix."""
+    return [(f"{stage} {fault}", figures) for stage, section in
+            (results.get("faults") or {}).get("stages", {}).items()
+            for fault, figures in section["faults"].items()]
 
 
 def check(results: dict, thresholds: dict, only: str | None = None) -> list[str]:

@@ -253,27 +253,32 @@ def stage_basics(by_stage: dict, meta: dict) -> list[str]:
     return lines + [""]
 
 
-def faults_table(faults: dict | None) -> list[str]:
-    """The fault matrix as a table, one row per fault (also shown on the stage's docs page)."""
-    if not faults:
+def faults_table(faults: dict | None, stage: str | None = None) -> list[str]:
+    """The fault matrix as tables, one per stage (only `stage`'s where given: a stage's page),
+    one row per fault."""
+    if not faults or (stage and stage not in faults["stages"]):
         return ["No fault matrix in these results yet: `make bench` measures it, or "
                 "`.venv/bin/workbook bench --only faults` alone.", ""]
     config = faults["config"]
-    lines = [f"{faults['stage']} under steady traffic (4 threads following one cached link, one link "
-             f"created every 0.2 s, through nginx on 127.0.0.1), one fault at a time, "
-             f"{config['fault_calm_seconds']} s of traffic before and after each. *Recovery* is the time "
-             "from the fault until a redirect, a read and a write all answer again; *links lost* counts "
-             "links that got a 201 and are not readable afterwards; *visits lost* compares the redirects "
-             "served with PostgreSQL's count once the mover has moved everything, against the bound "
-             "the stage's README states.", "",
-             "| Fault | Requests | Failed | Which | Recovery (s) | Links lost | Visits lost (bound) |",
-             "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]
-    for name, fault in faults["faults"].items():
-        which = ", ".join(f"{kind} ×{n}" for kind, n in sorted(fault["failures"].items())) or "–"
-        lines.append(f"| `{name}`: {fault['what']} | {fault['requests']} | {fault['failed']} | {which} | "
-                     f"{fault['recovery_s']:.1f} | {fault['lost_links']} | "
-                     f"{fault['visits_lost']} ({fault['visits_bound']}) |")
-    return lines + [""]
+    lines = [f"Steady traffic (4 threads following one cached link, one link created every 0.2 s, "
+             f"through the entry point on 127.0.0.1), one fault at a time, {config['fault_calm_seconds']} s "
+             "of traffic before and after each. *Recovery* is the time from the fault until a redirect, "
+             "a read and a write all answer again; *links lost* counts links that got a 201 and are not "
+             "readable afterwards; *visits lost* compares the redirects served with PostgreSQL's count "
+             "once the mover has moved everything, against the bound the stage's README states.", ""]
+    for name, section in faults["stages"].items():
+        if stage and name != stage:
+            continue
+        lines += [f"**{name}, under {section['orchestrator']}**", "",
+                  "| Fault | Requests | Failed | Which | Recovery (s) | Links lost | Visits lost (bound) |",
+                  "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]
+        for fault_name, fault in section["faults"].items():
+            which = ", ".join(f"{kind} ×{n}" for kind, n in sorted(fault["failures"].items())) or "–"
+            lines.append(f"| `{fault_name}`: {fault['what']} | {fault['requests']} | {fault['failed']} | "
+                         f"{which} | {fault['recovery_s']:.1f} | {fault['lost_links']} | "
+                         f"{fault['visits_lost']} ({fault['visits_bound']}) |")
+        lines.append("")
+    return lines
 
 
 def faults_section(faults: dict | None) -> list[str]:
@@ -325,22 +330,22 @@ def results_page(results_file: Path = RESULTS_FILE) -> str:
 # `[[bench:NAME]]` in a docs page: the ratio NAME of the committed results (bench/results.json),
 # written by the benchmark, never typed. The docs hook replaces it at build time.
 FIGURE_MARK = re.compile(r"\[\[bench:([a-z0-9_]+)\]\]")
-# A line `[[bench-faults]]`: the fault matrix's table.
-FAULTS_MARK = "[[bench-faults]]"
+# A line `[[bench-faults:STAGE]]`: the fault matrix's table of STAGE.
+FAULTS_MARK = re.compile(r"\[\[bench-faults:([a-z0-9-]+)\]\]")
 
 
 def insert_figures(markdown: str, results_file: Path = RESULTS_FILE) -> str:
     """Each `[[bench:NAME]]` replaced by the ratio NAME as measured (`1.62`, with `×` for a ratio
     of two rates); results of an older format, or no results, say so in place. A NAME the
     current results do not have is an error: a page must not cite a figure that is not there."""
-    if not FIGURE_MARK.search(markdown) and FAULTS_MARK not in markdown:
+    if not FIGURE_MARK.search(markdown) and not FAULTS_MARK.search(markdown):
         return markdown
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     if results.get("meta", {}).get("format") != RESULTS_FORMAT:
-        markdown = markdown.replace(FAULTS_MARK, "(The fault matrix is not measured yet: `make bench`.)")
+        markdown = FAULTS_MARK.sub("(The fault matrix is not measured yet: `make bench`.)", markdown)
         return FIGURE_MARK.sub("(not measured yet: `make bench`)", markdown)
     found = results.get("ratios", {})
-    markdown = markdown.replace(FAULTS_MARK, "\n".join(faults_table(results.get("faults"))))
+    markdown = FAULTS_MARK.sub(lambda m: "\n".join(faults_table(results.get("faults"), m[1])), markdown)
 
     def figure(match: re.Match) -> str:
         name = match[1]

@@ -94,7 +94,7 @@ SECTIONS = {"workers": ("workers", "worker sweep"), "rollout": ("rollout_stage",
             "faults": ("faults", "fault matrix")}
 MEASURES = {"workers": lambda config, progress: measure_workers(config, progress),
             "rollout": lambda config, progress: measure_rollout(config, progress),
-            "faults": lambda config, progress: measure_faults(config["faults_stage"], config, progress)}
+            "faults": lambda config, progress: measure_faults(config, progress)}
 
 
 def run_only(section: str, mode: str = "full", output: Path = RESULTS_FILE, progress=None,
@@ -144,7 +144,7 @@ def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None
     if config.get("rollout_stage"):  # the full run only: two deployments and minutes of load
         results["rollout"] = measure_rollout(config, progress)
     if config.get("faults"):  # the quick run has a short list
-        results["faults"] = measure_faults(config["faults_stage"], config, progress)
+        results["faults"] = measure_faults(config, progress)
     results["gates"] = gates(results, thresholds)
     results["meta"]["seconds"] = time.monotonic() - started
     output.parent.mkdir(parents=True, exist_ok=True)
