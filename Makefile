@@ -8,7 +8,6 @@ PYTHON ?= python3
 export NO_MKDOCS_2_WARNING := 1
 VENV   := .venv
 BIN    := $(abspath $(VENV))/bin
-DOCS_PORT ?= 8001
 
 MERMAID_VERSION := 11.17.2
 MERMAID_JS := docs/assets/javascripts/mermaid.min.js

@@ -1,4 +1,5 @@
-"""The workbook's command line: `workbook doctor | images | start | stop | cleanup`."""
+"""The workbook's command line: `workbook doctor | images | start | stop | notebooks | bench |
+cleanup` (`workbook COMMAND --help` for each)."""
 
 from __future__ import annotations
 

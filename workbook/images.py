@@ -106,10 +106,6 @@ def ensure(image: Official, log=print) -> str:
     return "built stand-in"
 
 
-def ensure_all(log=print) -> dict[str, str]:
-    return {image.ref: ensure(image, log) for image in OFFICIAL_IMAGES}
-
-
 def _labels(image: Official) -> dict[str, str]:
     return {OFFLINE_LABEL: "true", REPLACES_LABEL: image.ref, RECIPE_LABEL: recipe_hash(image)}
 
