@@ -186,8 +186,10 @@ def test_a_body_over_the_limit_gets_a_json_413_from_nginx_and_never_reaches_guni
     assert response.json()["error"] == "Request Entity Too Large"
     request_id = response.headers["X-Request-ID"]
 
+    # (nginx's error log names the request too: the access log's line is the one with its id.)
     nginx_line = wait_for(lambda: next((line for line in recent_logs(stack, "nginx").splitlines()
-                                        if marker in line), None), 30, "nginx's access log line")
+                                        if marker in line and "rid=" in line), None), 30,
+                          "nginx's access log line")
     assert f"rid={request_id}" in nginx_line
     assert " 413 " in nginx_line
     # A request after it that does reach the app: once it is in the app's log, the 413 would be too.
