@@ -110,6 +110,8 @@ def run_only(section: str, mode: str = "full", output: Path = RESULTS_FILE, prog
                             "full run (run `workbook bench` first)")
     results = json.loads(output.read_text())
     results[section] = MEASURES[section](config, progress or (lambda stage, step: None))
+    if "thresholds" in results.get("meta", {}):  # the gates table covers the merged section too
+        results["gates"] = gates(results, results["meta"]["thresholds"])
     output.write_text(json.dumps(results, indent=2) + "\n")
     return results
 
