@@ -712,9 +712,10 @@ def faults_fixture(lost_links=0, visits_lost=0) -> dict:
 
 def test_the_fault_matrix_is_a_table_and_its_gates_name_what_was_lost(tmp_path):
     table = "\n".join(report.faults_table(faults_fixture(visits_lost=40)))
-    row = "| `postgres_restart`: the postgres_restart | 900 | 3 | create: 503 ×3 | 2.5 | 0 | 0 (0) |"
+    row = "| `postgres_restart`: docker compose restart db | 900 | 3 | create: 503 ×3 | 2.5 | 0 | 0 (0) |"
     assert row in table
-    assert "| `redis_restart`: the redis_restart | 900 | 0 | – | 0.4 | 0 | 40 (120) |" in table
+    assert "| `redis_restart`: docker compose restart redis (a cache without persistence: it comes back " \
+        "empty) | 900 | 0 | – | 0.4 | 0 | 40 (120) |" in table
     thresholds = {"max_fault_lost_links": 0, "fault_visits_within_bounds": True}
     assert bench.check({"stages": {}, "faults": faults_fixture(visits_lost=40)}, thresholds) == []
     missed = bench.check({"stages": {}, "faults": faults_fixture(lost_links=2, visits_lost=130)}, thresholds)
@@ -732,7 +733,8 @@ def test_the_fault_matrix_is_a_table_and_its_gates_name_what_was_lost(tmp_path):
     results_file.write_text(json.dumps(results))
     page = report.insert_figures("Faults:\n\n[[bench-faults:04-hardening]]\n", results_file)
     assert "**04-hardening, under Compose**" in page
-    assert "| `worker_kill`: the worker_kill | 900 | 0 | – | 0.1 | 0 | 0 (0) |" in page
+    assert "| `worker_kill`: kill -9 of one gunicorn worker (the master forks a new one) | 900 | 0 | – | " \
+        "0.1 | 0 | 0 (0) |" in page
 
 
 def test_traffic_only_goes_to_loopback():
