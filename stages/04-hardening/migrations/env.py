@@ -42,6 +42,11 @@ def run_migrations_online():
 
     # --8<-- [start:lock]
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # The app's engine autocommits each statement (app/config.py). Migrations need one real
+            # transaction: without it the transaction-scoped lock below is released at once, and
+            # replicas starting together migrate side by side.
+            connection.execution_options(isolation_level="READ COMMITTED")
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":
