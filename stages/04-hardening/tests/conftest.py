@@ -91,6 +91,11 @@ class Stack:
             pytest.fail(f"docker compose {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
         return result
 
+    def psql(self, sql: str) -> str:
+        """The result of one SQL statement in the stack's database, unaligned (psql -tA)."""
+        return self.compose("exec", "-T", "db", "psql", "-U", "links", "-d", "links", "-tAc",
+                            sql).stdout.strip()
+
     def container(self, service: str = "web") -> str:
         return self.compose("ps", "--quiet", service).stdout.strip()
 

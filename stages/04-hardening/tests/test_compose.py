@@ -25,10 +25,6 @@ def inspect(container: str) -> dict:
     return json.loads(out.stdout)[0]
 
 
-def psql(stack: Stack, sql: str) -> str:
-    return stack.compose("exec", "-T", "db", "psql", "-U", "links", "-d", "links", "-tAc", sql).stdout.strip()
-
-
 def test_every_service_is_healthy(stack, base_url):
     rows = [json.loads(line) for line in stack.compose("ps", "--format", "json").stdout.splitlines()]
     assert {row["Service"]: row["Health"] for row in rows} == {
@@ -55,7 +51,7 @@ def test_api_round_trip_lands_in_postgresql(stack, base_url):
                          timeout=5).json()["code"]
     assert requests.get(f"{base_url}/{code}", allow_redirects=False, timeout=5).status_code == 302
     # The visit reaches PostgreSQL with the mover's next batch (within a second).
-    wait_for(lambda: psql(stack, f"SELECT url, visits FROM links WHERE code = '{code}'")
+    wait_for(lambda: stack.psql(f"SELECT url, visits FROM links WHERE code = '{code}'")
              == "https://example.org/pg|1", 10, "the visit in PostgreSQL")
 
 

@@ -14,10 +14,6 @@ from conftest import SteadyLoad, wait_for
 pytestmark = pytest.mark.docker
 
 
-def psql(stack, sql: str) -> str:
-    return stack.compose("exec", "-T", "db", "psql", "-U", "links", "-d", "links", "-tAc", sql).stdout.strip()
-
-
 def redis_cli(stack, *args: str) -> str:
     return stack.compose("exec", "-T", "redis", "redis-cli", *args).stdout.strip()
 
@@ -29,12 +25,12 @@ def new_link(base_url: str) -> str:
 
 
 def visits_in_postgres(stack, code: str) -> int:
-    return int(psql(stack, f"SELECT visits FROM links WHERE code = '{code}'") or -1)
+    return int(stack.psql(f"SELECT visits FROM links WHERE code = '{code}'") or -1)
 
 
 def transactions(stack) -> int:
     sql = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'links'"
-    return int(psql(stack, sql))
+    return int(stack.psql(sql))
 
 
 def started_at(container: str) -> str:
@@ -91,7 +87,7 @@ def test_a_batch_already_committed_is_not_added_twice(stack, base_url):
     code = new_link(base_url)
     stack.compose("stop", "visits")
     try:
-        psql(stack, "UPDATE visit_mover SET last_batch = 'moved-already' WHERE id = 1")
+        stack.psql("UPDATE visit_mover SET last_batch = 'moved-already' WHERE id = 1")
         redis_cli(stack, "HSET", "visits:moving", code, "7", "__batch__", "moved-already")
     finally:
         start_again(stack, "visits")

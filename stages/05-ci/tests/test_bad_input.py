@@ -33,8 +33,7 @@ APP_THREADS = 3 * 2
 
 def link_count(stack) -> int:
     sql = "SELECT count(*) FROM links"
-    return int(stack.compose("exec", "-T", "db", "psql", "-U", "links", "-d", "links", "-tAc", sql)
-               .stdout.strip())
+    return int(stack.psql(sql))
 
 
 def send(base_url: str, method: str, path: str, **kwargs) -> requests.Response:
