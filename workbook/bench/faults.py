@@ -150,6 +150,8 @@ def _kill_main_process(container: str) -> None:
 class ComposeTarget:
     """Stage 04's stack under Compose, as the faults see it."""
 
+    orchestrator = "Compose"
+
     def __init__(self, stack: Stack):
         self.stack, self.stage, self.run = stack, stack.stage, stack.run
 
@@ -185,6 +187,8 @@ class SwarmTarget:
     """Stage 05's stack under Swarm (its pipeline's deployment), as the faults see it: a
     "restart" of a service is Swarm's own (`docker service update --force`), of the entry point
     a `docker restart` of its container."""
+
+    orchestrator = "Swarm"
 
     def __init__(self, run):
         self.run, self.stage = run, run.stage
@@ -276,7 +280,8 @@ def measure_fault(target, fault: str, config: dict, progress) -> dict:
     base_url, calm = target.url, config["fault_calm_seconds"]
     code = target.create_link()
     fetch(f"{base_url}/{code}")  # now cached
-    progress(target.stage, f"fault {fault}: {FAULTS[fault]}")
+    what = how(fault, target.orchestrator)
+    progress(target.stage, f"fault {fault}: {what}")
     with Traffic(base_url, code, max_seconds=config["fault_max_seconds"]) as traffic:
         wait_until(lambda: traffic.count() >= 20, timeout=30, what="the traffic to start")
         time.sleep(calm)  # the calm before: the figure is what the fault adds to it
@@ -301,7 +306,7 @@ def measure_fault(target, fault: str, config: dict, progress) -> dict:
     bound = round(2 * per_second) if fault in LOSES_VISITS else 0
     # A redirect in flight when its answer is lost (web killed) was counted but never served: at
     # most one per traffic thread may be counted more than served.
-    return {"fault": fault, "what": FAULTS[fault], "recovery_s": recovered, **figures,
+    return {"fault": fault, "what": what, "recovery_s": recovered, **figures,
             "lost_links": len(lost_links), "visits_served": served, "visits_in_postgres": settled,
             "visits_lost": served - settled, "visits_bound": bound, "in_flight": TRAFFIC_THREADS}
 

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 from .config import RESULTS_FILE, RESULTS_FORMAT
-from .faults import FAULTS, how
 from .gates import PAIR_RATIOS
 
 LOAD_LABELS = {"ceiling": "Ceiling `GET /healthz`", "read": "Read `GET /api/links/<code>`",
@@ -275,8 +274,7 @@ def faults_table(faults: dict | None, stage: str | None = None) -> list[str]:
                   "| --- | ---: | ---: | --- | ---: | ---: | ---: |"]
         for fault_name, fault in section["faults"].items():
             which = ", ".join(f"{kind} ×{n}" for kind, n in sorted(fault["failures"].items())) or "–"
-            what = how(fault_name, section["orchestrator"]) if fault_name in FAULTS else fault["what"]
-            lines.append(f"| `{fault_name}`: {what} | {fault['requests']} | {fault['failed']} | "
+            lines.append(f"| `{fault_name}`: {fault['what']} | {fault['requests']} | {fault['failed']} | "
                          f"{which} | {fault['recovery_s']:.1f} | {fault['lost_links']} | "
                          f"{fault['visits_lost']} ({fault['visits_bound']}) |")
         lines.append("")
