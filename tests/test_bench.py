@@ -6,6 +6,7 @@ the worker sweep and the results page."""
 import copy
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -313,7 +314,22 @@ def test_sqlite_stages_write_with_the_connections_they_hold():
     assert figures.connections_for("03-compose", "write", config) == config["connections"]
 
 
-# --- wrk: scripts, the 127.0.0.1 guard --------------------------------------------------------------
+# --- wrk: scripts, the 127.0.0.1 guard, the host's ports --------------------------------------------
+
+def test_connections_closed_first_here_are_counted_in_time_wait():
+    """The count the benchmark waits on: a connection this side closes first stays in TIME_WAIT."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        clients = [socket.create_connection(server.getsockname()) for _ in range(20)]
+        accepted = [server.accept()[0] for _ in clients]
+        for client in clients:
+            client.close()  # the client closes first: its side waits in TIME_WAIT
+        for connection in accepted:
+            connection.recv(1)  # the FIN
+            connection.close()
+    assert wrk.time_wait_connections().count(port) == 20
+    assert 1000 < wrk.ephemeral_ports() <= 65536
+
 
 def test_wrk_scripts_are_a_request_script_followed_by_the_reporter():
     reporter = (REPO_ROOT / "bench" / "report.lua").read_text()

@@ -18,7 +18,7 @@ from ..notebook import StageRun
 from . import cgroup
 from .config import BASE_IMAGE, summary
 from .stack import Stack
-from .wrk import failed_requests, wrk
+from .wrk import failed_requests, wait_for_free_ports, wrk
 
 # The loads measured on every stage: name -> (path, wrk request script, whether the redirect's
 # visit write is in it). "{code}" is the benchmark's link; "redirect" is the hot row (every
@@ -129,6 +129,7 @@ def connections_for(stage: str, load: str, config: dict) -> int:
 def load_run(stack: Stack, url: str, config: dict, connections: int, script: str | None = None,
              codes: list[str] | None = None) -> dict:
     """One measured wrk run, with the cgroup readings of every container of the stack."""
+    waited = wait_for_free_ports()
     readings = cgroup.Readings(stack.containers())
     readings.start()
     figures = wrk(url, config["load_seconds"], connections, config["threads"], script, codes)
@@ -136,7 +137,8 @@ def load_run(stack: Stack, url: str, config: dict, connections: int, script: str
     return {"rps": figures["requests"] / figures["seconds"], "p50_ms": figures["p50_us"] / 1000,
             "p99_ms": figures["p99_us"] / 1000, "requests": figures["requests"],
             "seconds": figures["seconds"], "errors": failed_requests(figures),
-            "wrk_cpu_share": figures["wrk_cpu_share"], "containers": containers}
+            "wrk_cpu_share": figures["wrk_cpu_share"], "waited_for_ports_s": waited,
+            "containers": containers}
 
 
 def figure(runs: list[dict], **about) -> dict:
@@ -158,7 +160,8 @@ def figure(runs: list[dict], **about) -> dict:
         "p99_ms": summary([r["p99_ms"] for r in runs]), "requests": sum(r["requests"] for r in runs),
         "errors": sum(r["errors"] for r in runs),
         "wrk_cpu_share": summary([r["wrk_cpu_share"] for r in runs]), "containers": containers,
-        "runs": [{key: r[key] for key in ("rps", "requests", "errors", "wrk_cpu_share")} for r in runs]}
+        "runs": [{key: r[key] for key in ("rps", "requests", "errors", "wrk_cpu_share", "waited_for_ports_s")}
+                 for r in runs]}
 
 
 def measure_load(stack: Stack, name: str, config: dict, code: str, codes: list[str] | None = None,

@@ -41,6 +41,46 @@ def failed_requests(figures: dict) -> int:
     return sum(figures[key] for key in FAILURES)
 
 
+# Docker's userland proxy (behind a port published on 127.0.0.1) opens a connection to the
+# container for each one it accepts. When the proxy closes first, that connection waits 60 s in
+# TIME_WAIT on the host and holds one of its ephemeral ports (about 28,000). A server that closes
+# every connection and loses the race to close (Flask's development server, which logs each request
+# after answering it) runs at 500+ new connections a second: within a minute the ports are gone,
+# the proxy cannot reach the container, and requests fail (wrk's read errors). So a run starts only
+# once most ports are free again (figures.load_run): a condition of the machine, not of the server.
+PORTS_FREE_SHARE = 0.75
+PORTS_WAIT_SECONDS = 120
+
+
+def ephemeral_ports() -> int:
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    return high - low + 1
+
+
+def time_wait_connections() -> list[int]:
+    """The remote ports of the host's TCP connections in TIME_WAIT (state 06 of /proc/net/tcp
+    and tcp6)."""
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        path = Path(table)
+        if path.exists():
+            rows = (line.split() for line in path.read_text().splitlines()[1:])
+            ports += [int(row[2].rsplit(":", 1)[1], 16) for row in rows if row[3] == "06"]
+    return ports
+
+
+def wait_for_free_ports() -> float:
+    """Wait until TIME_WAIT holds at most a quarter of the ephemeral ports; the seconds waited."""
+    started = time.monotonic()
+    limit = (1 - PORTS_FREE_SHARE) * ephemeral_ports()
+    while len(time_wait_connections()) > limit:
+        if time.monotonic() - started > PORTS_WAIT_SECONDS:
+            raise WorkbookError(f"{len(time_wait_connections())} connections still in TIME_WAIT after "
+                                f"{PORTS_WAIT_SECONDS} s: the host's ephemeral ports are in use")
+        time.sleep(1)
+    return time.monotonic() - started
+
+
 def check_url(url: str) -> None:
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError("load is only ever sent to 127.0.0.1")
