@@ -4,6 +4,7 @@ results made here: pair ratios and the control pair, gates, Lua scripts, cgroup 
 the worker sweep and the results page."""
 
 import copy
+import ipaddress
 import json
 import re
 import socket
@@ -327,7 +328,7 @@ def test_connections_closed_first_here_are_counted_in_time_wait():
         for connection in accepted:
             connection.recv(1)  # the FIN
             connection.close()
-    assert wrk.time_wait_connections().count(port) == 20
+    assert wrk.time_wait_connections().count((ipaddress.ip_address("127.0.0.1"), port)) == 20
     assert 1000 < wrk.ephemeral_ports() <= 65536
 
 

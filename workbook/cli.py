@@ -1,5 +1,5 @@
 """The workbook's command line: `workbook doctor | images | start | stop | notebooks | bench |
-cleanup` (`workbook COMMAND --help` for each)."""
+cis | cleanup` (`workbook COMMAND --help` for each)."""
 
 from __future__ import annotations
 
@@ -121,6 +121,15 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_cis(args) -> int:
+    from . import cis
+
+    result = cis.record(output=Path(args.output))
+    outcomes = [o for stage in result["stages"].values() for o in stage["outcomes"].values()]
+    print(f"wrote {args.output}: {outcomes.count('passed')} of {len(outcomes)} CIS tests passed")
+    return 0 if outcomes.count("passed") == len(outcomes) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                    "(a trial of the method; the results record the value used)")
     p.add_argument("--repetitions", type=int, help="override repetitions of the config")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("cis", help="run the hardened stages' CIS tests and record their outcomes "
+                       "for the docs' CIS tables")
+    p.add_argument("--output", default=str(REPO_ROOT / "bench" / "cis.json"))
+    p.set_defaults(func=cmd_cis)
     sub.add_parser("cleanup", help="remove containers, networks and volumes that tests left behind"
                    ).set_defaults(func=cmd_cleanup)
     args = parser.parse_args(argv)
