@@ -4,13 +4,16 @@ import re
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from workbook import REPO_ROOT, STAGES_DIR
+from workbook.stages import all_stages
 
-STAGES = sorted(p for p in STAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
+STAGES = all_stages()
+LINEAGE_FILE = Path(__file__).parent / "stage_lineage.toml"
 PYTEST = Path(sys.executable).parent / "pytest"
 # "Its tests run in well under 3 minutes on 2 cores once the images exist"; stage 04 proves its
 # resilience and bad input under load (about 3 minutes): "under five minutes"; stage 05 deploys to
@@ -54,6 +57,30 @@ def test_stage_suite_passes_on_its_own(stage):
 @pytest.mark.parametrize("name", PROVEN_BY_STAGE_04)
 def test_stage_05_keeps_what_stage_04_tests_for_it(name):
     assert (STAGES_DIR / "05-ci" / name).read_bytes() == (STAGES_DIR / "04-hardening" / name).read_bytes()
+
+
+def tracked_files(stage: Path) -> set[str]:
+    """The stage's files under version control, relative to the stage (what a clone holds)."""
+    listing = subprocess.run(["git", "ls-files", "-z", "--", stage.name], cwd=STAGES_DIR,
+                             capture_output=True, text=True, check=True).stdout
+    return {name.removeprefix(f"{stage.name}/") for name in listing.split("\0") if name}
+
+
+NEIGHBOURS = list(zip(STAGES, STAGES[1:], strict=False))
+
+
+@pytest.mark.parametrize(("previous", "stage"), NEIGHBOURS, ids=[s.name for _, s in NEIGHBOURS])
+def test_a_stage_changes_only_the_shared_files_its_lesson_lists(previous, stage):
+    """A fix in one stage's copy of a file cannot silently miss the next stages."""
+    changed_by_lesson = tomllib.loads(LINEAGE_FILE.read_text()).get(stage.name, {})
+    shared = tracked_files(previous) & tracked_files(stage)
+    differing = {name for name in shared
+                 if (previous / name).read_bytes() != (stage / name).read_bytes()}
+    assert sorted(differing - set(changed_by_lesson)) == [], \
+        f"differ from {previous.name} but {LINEAGE_FILE.name} does not list them for {stage.name}"
+    assert sorted(set(changed_by_lesson) - differing) == [], \
+        f"listed as changed in {LINEAGE_FILE.name} but identical to {previous.name} (or not in both)"
+    assert all(reason.strip() for reason in changed_by_lesson.values())
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
