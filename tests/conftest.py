@@ -1,16 +1,61 @@
-"""Root test configuration: report which official images are offline stand-ins."""
+"""Root test configuration: report which official images are offline stand-ins, and check at the
+end of the session that the suite left nothing behind: no container, network or volume of its
+own, and the stage directories as the reader had them (no .env or secrets/ appeared)."""
 
-from workbook import images
-from workbook.docker import docker, engine_answers
+import subprocess
 
-# Volumes that existed before the suite ran; the last test checks that no other is left over
-# (anonymous volumes carry no label that would tie them to the suite).
-VOLUMES_AT_START: set[str] = set()
+import pytest
+
+from workbook import STAGES_DIR, images
+from workbook.docker import docker, engine_answers, leftovers
+
+# Caches that Python, pytest and Hypothesis write as a matter of course; anything else new in a
+# stage directory (an .env, a secrets/ directory, a .pipeline/) was left behind by the suite.
+CACHES = {"__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache"}
+AT_START: dict[str, set[str]] = {}
+
+
+def untracked_in_stages() -> set[str]:
+    """Untracked and ignored paths under stages/ (caches aside), as git lists them."""
+    listing = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all",
+                              "-z", "--", "."], cwd=STAGES_DIR, capture_output=True, text=True).stdout
+    paths = {entry[3:] for entry in listing.split("\0") if entry[:2] in ("??", "!!")}
+    return {path for path in paths if not CACHES & set(path.split("/"))}
+
+
+def volumes() -> set[str]:
+    return set(docker("volume", "ls", "--quiet").stdout.split()) if engine_answers() else set()
 
 
 def pytest_sessionstart(session):
+    AT_START["volumes"] = volumes()
+    AT_START["stages"] = untracked_in_stages()
+
+
+def left_behind() -> list[str]:
+    found = []
     if engine_answers():
-        VOLUMES_AT_START.update(docker("volume", "ls", "--quiet").stdout.split())
+        if ours := leftovers():
+            found.append(f"containers, networks or volumes of the suite: {ours} (make cleanup)")
+        # Anonymous volumes (from an image's VOLUME) carry no label: compare with the start.
+        if new := volumes() - AT_START["volumes"]:
+            found.append(f"volumes that appeared during the suite: {sorted(new)}")
+    if new := untracked_in_stages() - AT_START["stages"]:
+        found.append(f"files in the stage directories: {sorted(new)}")
+    return found
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Runs after the last test, whichever it is: what the suite left behind fails the run."""
+    if not AT_START:
+        return
+    problems = left_behind()
+    if problems:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for problem in problems:
+            reporter.write_line(f"LEFT BEHIND: {problem}", red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_report_header(config):

@@ -96,8 +96,28 @@ def test_a_stage_run_retries_it_too(docker_failing_once):
     calls = docker_failing_once(RUNC_ERROR)
     from workbook.notebook import StageRun
 
-    StageRun("01-basic", project="wbtest-standin").compose("up", "--build", "--detach")
+    run = StageRun("01-basic", project="wbtest-standin")
+    run.compose("up", "--build", "--detach")
     assert len(calls.read_text().splitlines()) == 2
+    run.down()
+
+
+def test_a_stage_run_works_in_a_prepared_copy_and_removes_it():
+    """The checkout is never touched: the stage's secrets are made in the copy, and `down` removes
+    the copy (safe with nothing started, and twice)."""
+    from workbook.notebook import StageRun
+
+    run = StageRun("04-hardening", project="wbtest-selftest-copy")
+    try:
+        assert not run.directory.is_relative_to(REPO_ROOT)
+        shipped = STAGES_DIR / "04-hardening" / "compose.yaml"
+        assert (run.directory / "compose.yaml").read_bytes() == shipped.read_bytes()
+        assert len((run.directory / "secrets" / "db_password.txt").read_text()) == 64
+        assert not {".venv", ".hypothesis", "__pycache__"} & {path.name for path in run.directory.iterdir()}
+    finally:
+        assert run.down() == "wbtest-selftest-copy removed"
+    assert not run.directory.parent.exists()
+    assert run.down() == "wbtest-selftest-copy removed"
 
 
 @pytest.mark.parametrize(("args", "stderr"), [

@@ -17,13 +17,8 @@ from mkdocs.structure.files import File, Files
 
 from workbook.bench.report import insert_figures, results_page
 from workbook.cis import insert_cis_tables
-from workbook.stages import all_stages
+from workbook.stages import all_stages, is_local
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-STAGES_DIR = REPO_ROOT / "stages"
-# Local state that is not part of a stage (all of it ignored by git).
-SKIP_PARTS = {"__pycache__", ".pytest_cache", ".venv", ".ruff_cache", "secrets"}
-SKIP_NAMES = {".env"}
 # Files whose diff is shown open; the rest (prose, pins) start folded.
 OPEN_SUFFIXES = {".py", ".sh", ".yaml", ".yml", ".html", ".js", ".css", ".conf", ".ini", ""}
 
@@ -38,7 +33,7 @@ def stage_files(stage: Path) -> dict[str, str]:
         names = [name for name in listing.stdout.split("\0") if name and (stage / name).is_file()]
     else:
         names = [path.relative_to(stage).as_posix() for path in stage.rglob("*") if path.is_file()
-                 and not SKIP_PARTS & set(path.relative_to(stage).parts) and path.name not in SKIP_NAMES]
+                 and not is_local(path.relative_to(stage))]
     return {name: (stage / name).read_text() for name in sorted(names)}
 
 

@@ -22,7 +22,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from . import STAGES_DIR, stages
+from . import stages
 from .docker import TRANSIENT_ENGINE_ERROR, docker, image_layers, image_size, wait_until
 from .errors import WorkbookError, tail
 
@@ -107,21 +107,24 @@ class _Run:
 
 class StageRun(_Run):
     """One stage under its own compose project (`wbtest-nb-<stage>` unless named), on a free
-    127.0.0.1 port."""
+    127.0.0.1 port, run from a temporary copy of the stage (the checkout is never touched)."""
 
     def __init__(self, stage: str, project: str | None = None, extra_files: tuple[Path, ...] = (),
                  http_port: str = ""):
         self.stage = stage
         # Compose files layered on the stage's own compose.yaml (the benchmark's overrides).
         self.files = [arg for path in ("compose.yaml", *extra_files) for arg in ("-f", str(path))]
-        self.directory = STAGES_DIR / stage
         self.project = project or f"wbtest-nb-{stage}"
+        self.directory = self._copy()
         # Empty WEB_PORT/HTTP_PORT let Docker choose free ports; a stage that needs a password in
-        # its environment gets a fresh one there (no .env file is written into the stage).
-        # `http_port` fixes the entry point's port instead (it then survives a restart of nginx).
+        # its environment gets a fresh one there. `http_port` fixes the entry point's port instead
+        # (it then survives a restart of nginx).
         self.env = os.environ | {"WEB_PORT": "", "HTTP_PORT": http_port,
                                  "POSTGRES_PASSWORD": secrets.token_hex(16)}
         super().__init__()
+
+    def _copy(self) -> Path:
+        return stages.working_copy(self.stage, Path(tempfile.mkdtemp(prefix=f"{self.project}-")))
 
     def compose(self, *args: str, timeout: float = 600) -> str:
         return docker("compose", "--ansi", "never", "--project-name", self.project, *self.files, *args,
@@ -129,10 +132,10 @@ class StageRun(_Run):
 
     def up(self) -> str:
         """Build and start the stage; wait until it is up (healthy where it has a health check)."""
+        if not self.directory.exists():  # taken down before: a fresh copy
+            self.directory = self._copy()
         self.compose("down", "--volumes", "--remove-orphans")
         self.removed = False
-        if (self.directory / "make-secrets.sh").exists():
-            stages.prepare(self.directory)  # secrets/ is ignored by git; an existing one is kept
         started = time.monotonic()
         self.compose("up", "--build", "--detach", "--wait")
         wait_until(lambda: self.status("/healthz") == 200, timeout=60, what=f"{self.stage} to answer")
@@ -173,8 +176,10 @@ class StageRun(_Run):
                 "--remove-orphans", "--timeout", "3"]
 
     def down(self) -> str:
-        """Remove the stage's containers, network and volumes (safe to call twice)."""
-        docker(*self.cleanup_command()[1:], cwd=self.directory, env=self.env, check=False)
+        """Remove the stage's containers, network and volumes, and the copy (safe to call twice)."""
+        if self.directory.exists():
+            docker(*self.cleanup_command()[1:], cwd=self.directory, env=self.env, check=False)
+            shutil.rmtree(self.directory.parent, ignore_errors=True)
         self.removed = True
         return f"{self.project} removed"
 
@@ -185,19 +190,14 @@ class PipelineRun(_Run):
     ports, images tagged `nb-<random>` (the copy is no git checkout, and a tag of its own keeps
     other runs' images apart)."""
 
-    # Local state that stays out of the copy: the reader's secrets, caches, the pipeline's state.
-    NOT_COPIED = (".env", ".venv", ".git", "secrets", ".pipeline", "__pycache__", ".pytest_cache",
-                  ".ruff_cache")
-
     def __init__(self, stage: str = "05-ci", stack: str | None = None, workers: int = 2,
                  http_port: str = ""):
         self.stage = stage
         self.stack = stack or f"wbtest-nb-{stage}"
         self.tag = f"nb-{secrets.token_hex(4)}"
         self.tags = {self.tag}
-        self.directory = Path(tempfile.mkdtemp(prefix=f"{self.stack}-")) / stage
-        shutil.copytree(STAGES_DIR / stage, self.directory, ignore=shutil.ignore_patterns(*self.NOT_COPIED))
-        stages.prepare(self.directory)  # make-secrets.sh: fresh secrets in the copy
+        # make-secrets.sh has made fresh secrets in the copy.
+        self.directory = stages.working_copy(stage, Path(tempfile.mkdtemp(prefix=f"{self.stack}-")))
         # Empty ports: Docker chooses free ones (`http_port` fixes the entry point's instead). Two
         # gunicorn workers per replica: the same behaviour, less start-up time on a small machine.
         self.env = os.environ | {"STACK": self.stack, "TAG": self.tag, "REGISTRY_PORT": "",

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import subprocess
 from pathlib import Path
 
 from . import STAGES_DIR
 from .errors import WorkbookError
+
+# What may sit in a stage directory without being part of the stage (git ignores all of it): a
+# reader's environment and secrets, virtual environments, caches, the pipeline's state. Never
+# copied, never shown in the docs' diffs.
+LOCAL_FILES = (".env", ".venv", ".git", "secrets", ".pipeline", "__pycache__", ".pytest_cache",
+               ".ruff_cache", ".hypothesis")
 
 
 def all_stages() -> list[Path]:
@@ -25,6 +32,20 @@ def latest() -> Path:
     if not stages:
         raise WorkbookError(f"no stage with a Dockerfile under {STAGES_DIR}")
     return stages[-1]
+
+
+def is_local(relative: Path) -> bool:
+    """Whether a path inside a stage is local state (LOCAL_FILES), not part of the stage."""
+    return bool(set(LOCAL_FILES) & set(relative.parts))
+
+
+def working_copy(stage: str, parent: Path) -> Path:
+    """A copy of the stage in `parent`, without its local state, prepared as its README asks
+    (`prepare`). The tooling runs stages from such copies: the checkout stays as the reader left it."""
+    directory = parent / stage
+    shutil.copytree(STAGES_DIR / stage, directory, ignore=shutil.ignore_patterns(*LOCAL_FILES))
+    prepare(directory)
+    return directory
 
 
 def prepare(stage: Path) -> list[str]:

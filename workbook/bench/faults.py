@@ -341,7 +341,6 @@ def measure_compose(stage: str, config: dict, progress) -> dict:
     with tempfile.TemporaryDirectory(prefix="workbook-bench-faults-") as tmp:
         # A fixed port: a restarted container would get a new one if Docker chose it.
         stack = Stack(stage, f"wbtest-bench-faults-{stage}", Path(tmp), http_port=str(free_port()))
-        stack.prepare()
         try:
             progress(stage, "faults: building and starting (Compose)")
             stack.run.compose("up", "--build", "--detach", "--wait")

@@ -11,7 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .. import STAGES_DIR
+from .. import STAGES_DIR, stages
 from ..docker import build, docker, image_layers, image_size, wait_until
 from ..errors import WorkbookError
 from ..notebook import StageRun
@@ -91,8 +91,7 @@ def measure_rebuilds(stage: str, repetitions: int) -> dict:
     results: dict[str, list[float]] = {"ordered": [], "naive": []}
     with tempfile.TemporaryDirectory(prefix="workbook-bench-") as tmp:
         context = Path(tmp) / stage
-        shutil.copytree(STAGES_DIR / stage, context, ignore=shutil.ignore_patterns(
-            ".env", ".venv", "__pycache__", ".pytest_cache"))
+        shutil.copytree(STAGES_DIR / stage, context, ignore=shutil.ignore_patterns(*stages.LOCAL_FILES))
         (context / "Dockerfile.naive").write_text(naive_dockerfile((context / "Dockerfile").read_text()))
         views = context / "app" / "views.py"
         for order, dockerfile in (("ordered", "Dockerfile"), ("naive", "Dockerfile.naive")):

@@ -40,7 +40,6 @@ def measure_stage(stage: str, config: dict, thresholds: dict, rebuild: bool, pro
     with tempfile.TemporaryDirectory(prefix="workbook-bench-") as tmp:
         stack = Stack(stage, f"wbtest-bench-{stage}", Path(tmp))
         run = stack.run
-        stack.prepare()
         try:
             progress(stage, "building")
             run.compose("build")

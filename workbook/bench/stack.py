@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import stages
 from ..docker import wait_until
 from ..errors import WorkbookError
 from ..notebook import StageRun, fetch
@@ -45,9 +44,6 @@ class Stack:
     @property
     def proxied(self) -> bool:
         return has_proxy(self.stage)
-
-    def prepare(self) -> None:
-        stages.prepare(self.run.directory)  # what the stage's README asks first (secrets files)
 
     def switch(self, env: dict[str, str], stopped: tuple[str, ...] = ()) -> bool:
         """Recreate web with `env` (nothing else is recreated) and stop the services of `stopped`

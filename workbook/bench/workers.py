@@ -75,7 +75,6 @@ def measure_workers(config: dict, progress) -> dict:
     with tempfile.TemporaryDirectory(prefix="workbook-bench-") as tmp:
         stack = Stack(stage, f"wbtest-bench-{stage}", Path(tmp))
         run = stack.run
-        stack.prepare()
         cpus = cpu_limit(json.loads(run.compose("config", "--format", "json")))
         cores = limit_cores(cpus)
         formulas: dict[int, list[str]] = {}
