@@ -15,7 +15,7 @@ import time
 import pytest
 
 from workbook import REPO_ROOT, bench, docs_hooks, stages
-from workbook.bench import cgroup, figures, pairs, report, stack, workers, wrk
+from workbook.bench import cgroup, faults, figures, pairs, report, stack, workers, wrk
 from workbook.docker import leftovers
 from workbook.errors import WorkbookError
 
@@ -713,7 +713,7 @@ def test_pages_cite_figures_by_name_from_the_results(tmp_path):
 
 def faults_fixture(lost_links=0, visits_lost=0) -> dict:
     def fault(name, failures, recovery, lost=0, bound=0):
-        return {"fault": name, "what": f"the {name}", "recovery_s": recovery, "requests": 900,
+        return {"fault": name, "what": faults.how(name, "Compose"), "recovery_s": recovery, "requests": 900,
                 "failed": sum(failures.values()), "failures": failures, "redirects_served": 800,
                 "links_created": 50, "lost_links": 0, "visits_served": 801,
                 "visits_in_postgres": 801 - lost,
@@ -733,6 +733,8 @@ def test_the_fault_matrix_is_a_table_and_its_gates_name_what_was_lost(tmp_path):
     assert row in table
     assert "| `redis_restart`: docker compose restart redis (a cache without persistence: it comes back " \
         "empty) | 900 | 0 | – | 0.4 | 0 | 40 (120) |" in table
+    # Each row says how the fault was done under its own orchestrator.
+    assert faults.how("postgres_restart", "Swarm").startswith("docker service update --force of db")
     thresholds = {"max_fault_lost_links": 0, "fault_visits_within_bounds": True}
     assert bench.check({"stages": {}, "faults": faults_fixture(visits_lost=40)}, thresholds) == []
     missed = bench.check({"stages": {}, "faults": faults_fixture(lost_links=2, visits_lost=130)}, thresholds)
