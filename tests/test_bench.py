@@ -23,6 +23,7 @@ STAGE_04 = REPO_ROOT / "stages" / "04-hardening"
 QUICK_SECONDS = 420  # a budget, not a figure: about 3.5 minutes on 2 cores, room for a loaded machine
 
 
+@pytest.mark.docker
 def test_quick_benchmark_meets_its_thresholds(tmp_path):
     output = tmp_path / "quick.json"
     started = time.monotonic()

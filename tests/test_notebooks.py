@@ -10,11 +10,13 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from workbook import REPO_ROOT, STAGES_DIR
+from workbook import REPO_ROOT, stages
 from workbook.docker import wait_http
 
+pytestmark = pytest.mark.docker  # every test here runs containers
+
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-STAGES = sorted(p.name for p in STAGES_DIR.iterdir() if (p / "Dockerfile").is_file())
+STAGES = stages.names()
 
 
 def test_every_stage_has_a_notebook():

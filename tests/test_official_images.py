@@ -25,6 +25,8 @@ from workbook.docker import Container, docker, engine_answers, image_exists, ima
 from workbook.errors import WorkbookError
 from workbook.images import OFFICIAL_IMAGES, OFFLINE_LABEL, REPLACES_LABEL
 
+pytestmark = pytest.mark.docker  # every test here runs containers
+
 if not engine_answers():
     pytest.skip("no Docker engine answers (run 'make engine')", allow_module_level=True)
 

@@ -41,6 +41,7 @@ def test_stage_has_what_a_copied_out_project_needs(stage):
             test_file
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
 def test_stage_suite_passes_on_its_own(stage):
     started = time.monotonic()

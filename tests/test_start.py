@@ -9,8 +9,12 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from workbook import REPO_ROOT, stages
 from workbook.docker import leftovers, wait_http
+
+pytestmark = pytest.mark.docker  # every test here runs containers
 
 PROJECT = "wbtest-start"
 

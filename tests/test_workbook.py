@@ -102,6 +102,7 @@ def test_a_stage_run_retries_it_too(docker_failing_once):
     run.down()
 
 
+@pytest.mark.docker
 def test_a_stage_run_works_in_a_prepared_copy_and_removes_it():
     """The checkout is never touched: the stage's secrets are made in the copy, and `down` removes
     the copy (safe with nothing started, and twice)."""
@@ -133,6 +134,7 @@ def test_other_failures_are_not_retried(docker_failing_once, args, stderr):
 
 # --- the CLI ---------------------------------------------------------------------------------
 
+@pytest.mark.docker
 def test_doctor_reports_engine_plugins_disk_and_images():
     result = workbook_cli("doctor")
     names = [line.split()[1] for line in result.stdout.splitlines()]
@@ -156,6 +158,7 @@ def test_a_cli_error_is_one_clear_line_not_a_traceback():
     assert "the Docker daemon is not running" in result.stderr
 
 
+@pytest.mark.docker
 def test_images_check_lists_every_official_image():
     result = workbook_cli("images", "--check")
     assert result.returncode == 0
@@ -164,6 +167,7 @@ def test_images_check_lists_every_official_image():
     assert all(line.split()[1] in ("official", "stand-in") for line in result.stdout.splitlines())
 
 
+@pytest.mark.docker
 def test_ensure_docker_as_an_unprivileged_user_gives_one_clear_line():
     # A copy in a directory the unprivileged user can reach (a checkout may sit in a private one).
     with tempfile.TemporaryDirectory() as directory:
@@ -202,6 +206,7 @@ def test_entry_url_prefers_nginx_then_web():
 
 
 
+@pytest.mark.docker
 def test_pipeline_run_works_in_a_copy_with_fresh_secrets_and_removes_it():
     """The notebook's PipelineRun never touches the checkout: a temporary copy without local
     state, its own secrets, free ports; `down` (safe with nothing deployed, and twice) removes it."""
@@ -235,6 +240,7 @@ def test_steady_load_stays_on_loopback_and_tells_the_phases_of_a_rollout():
 
 # --- docker helpers --------------------------------------------------------------------------
 
+@pytest.mark.docker
 def test_run_wait_http_logs_and_remove(cleanup):
     with run("python:3.13-slim", owner=OWNER, ports=[8000],
              command=["python", "-m", "http.server", "8000"]) as container:
@@ -244,6 +250,7 @@ def test_run_wait_http_logs_and_remove(cleanup):
     assert docker("ps", "--all", "--quiet", "--filter", f"id={container.id}").stdout == ""
 
 
+@pytest.mark.docker
 def test_wait_healthy_fails_fast_with_the_logs_when_the_container_exits(cleanup):
     with run("python:3.13-slim", owner=OWNER, command=["sh", "-c", "echo dying on purpose; exit 3"],
              extra=["--health-cmd", "true", "--health-interval", "1s"]) as container:
@@ -258,6 +265,7 @@ def test_wait_until_times_out_with_a_clear_message():
         wait_until(lambda: False, timeout=0.3, what="the impossible", interval=0.05)
 
 
+@pytest.mark.docker
 def test_image_size_and_layers():
     layers = image_layers("python:3.13-slim")
     assert image_size("python:3.13-slim") > 50_000_000
@@ -265,6 +273,7 @@ def test_image_size_and_layers():
     assert any("python" in layer.created_by.lower() for layer in layers)
 
 
+@pytest.mark.docker
 def test_port_already_in_use_is_named(cleanup):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -277,6 +286,7 @@ def test_port_already_in_use_is_named(cleanup):
     assert f"127.0.0.1:{port}" in error.value.message
 
 
+@pytest.mark.docker
 def test_a_failed_build_shows_the_failing_step_and_its_output(tmp_path):
     (tmp_path / "Dockerfile").write_text(
         "FROM debian:trixie-slim\nRUN echo fine\nRUN echo 'the output of the failing step' && exit 3\n")
@@ -289,6 +299,7 @@ def test_a_failed_build_shows_the_failing_step_and_its_output(tmp_path):
     assert "exit code: 3" in text
 
 
+@pytest.mark.docker
 def test_build_reports_cached_and_executed_steps(tmp_path):
     (tmp_path / "Dockerfile").write_text(f"FROM debian:trixie-slim\nRUN echo {uuid.uuid4()} > /id\n")
     tag = f"wbtest-cache-report:{uuid.uuid4().hex[:8]}"
@@ -316,6 +327,7 @@ def test_each_docker_failure_gets_its_own_message(stderr, expected):
 
 # --- clean-up and images ---------------------------------------------------------------------
 
+@pytest.mark.docker
 def test_leftovers_are_found_and_removed():
     name = f"wbtest-selftest-{uuid.uuid4().hex[:8]}"
     docker("network", "create", "--label", f"{LABEL}={OWNER}", name)
@@ -328,6 +340,7 @@ def test_leftovers_are_found_and_removed():
     assert not any(name in names for names in leftovers().values())
 
 
+@pytest.mark.docker
 def test_a_real_official_image_is_never_replaced(cleanup):
     """An image without the offline label counts as official: ensure() leaves it alone."""
     ref = f"wbtest-official:{uuid.uuid4().hex[:8]}"
@@ -344,6 +357,7 @@ def test_a_real_official_image_is_never_replaced(cleanup):
         docker("rmi", ref, check=False)
 
 
+@pytest.mark.docker
 def test_stand_ins_carry_the_offline_labels():
     for image in images.OFFICIAL_IMAGES:
         labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", image.ref).stdout
