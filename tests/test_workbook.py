@@ -359,11 +359,14 @@ def test_a_real_official_image_is_never_replaced(cleanup):
 
 @pytest.mark.docker
 def test_stand_ins_carry_the_offline_labels():
-    for image in images.OFFICIAL_IMAGES:
-        labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", image.ref).stdout
-        if images.status(image) == "stand-in":
-            assert f'"workbook.replaces":"{image.ref}"' in labels
-            assert '"workbook.offline":"true"' in labels
+    standins = [image for image in images.OFFICIAL_IMAGES if images.status(image) == "stand-in"]
+    if not standins:
+        pytest.skip("every official image here is the real one: no stand-in to check")
+    for image in standins:
+        labels = json.loads(docker("image", "inspect", "--format", "{{json .Config.Labels}}",
+                                   image.ref).stdout)
+        assert labels["workbook.replaces"] == image.ref
+        assert labels["workbook.offline"] == "true"
 
 
 def test_image_recipes_exist_for_every_official_image():

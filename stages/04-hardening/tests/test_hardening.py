@@ -353,12 +353,15 @@ def test_the_app_runs_as_its_own_unprivileged_user(web_host, containers):
 
 def test_cis_4_3_no_compiler_and_no_package_cache(containers):
     # Looked at as root in a throwaway container: the app user could not even see /root.
+    # Everything found is printed; the last line says the script ran to its end (an empty output
+    # alone would also be what a container that never started prints).
     script = ("command -v gcc cc make; ls -d /root/.cache/pip 2>/dev/null; "
-              "find /var/lib/apt/lists /var/cache/apt -name '*Packages*' -o -name '*.deb' 2>/dev/null")
+              "find /var/lib/apt/lists /var/cache/apt -name '*Packages*' -o -name '*.deb' 2>/dev/null; "
+              "echo checked")
     result = subprocess.run(["docker", "run", "--rm", "--label", f"workbook.owner={PROJECT}", "--user", "0",
                              "--entrypoint", "sh", containers["web"]["Config"]["Image"], "-c", script],
                             capture_output=True, text=True, timeout=60)
-    assert result.stdout.strip() == ""
+    assert (result.returncode, result.stdout.split()) == (0, ["checked"]), result.stdout + result.stderr
 
 
 def test_code_is_not_writable_by_the_app_user(web_host):
