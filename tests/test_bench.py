@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from workbook import REPO_ROOT, bench, docs_hooks, stages
+from workbook import REPO_ROOT, bench, docs_hooks, http, stages
 from workbook.bench import cgroup, faults, figures, pairs, report, stack, workers, wrk
 from workbook.docker import leftovers
 from workbook.errors import WorkbookError
@@ -355,11 +355,16 @@ def test_the_spread_script_gets_its_codes_through_the_environment():
             wrk.codes_environment(bad)
 
 
-def test_load_is_only_sent_to_127_0_0_1():
-    wrk.check_url("http://127.0.0.1:8080/healthz")
+def test_load_and_requests_are_only_sent_to_127_0_0_1(monkeypatch):
+    http.check_loopback("http://127.0.0.1:8080/healthz")
     for url in ("http://example.org/", "http://localhost:8080/", "https://127.0.0.1:8080/"):
-        with pytest.raises(ValueError, match=r"only ever sent to 127\.0\.0\.1"):
-            wrk.check_url(url)
+        with pytest.raises(ValueError, match=r"only sends traffic to 127\.0\.0\.1"):
+            http.check_loopback(url)
+        with pytest.raises(ValueError, match=r"only sends traffic to 127\.0\.0\.1"):
+            http.fetch(url)
+    monkeypatch.setattr(wrk.shutil, "which", lambda name: "/usr/bin/wrk")
+    with pytest.raises(ValueError, match=r"only sends traffic to 127\.0\.0\.1"):
+        wrk.wrk("http://example.org/", 1, 1, 1)
 
 
 def test_failed_requests_count_every_kind():

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 import tarfile
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +21,7 @@ import pytest
 from workbook import LABEL
 from workbook.docker import Container, docker, engine_answers, image_exists, image_labels, run, wait_until
 from workbook.errors import WorkbookError
+from workbook.http import fetch
 from workbook.images import OFFICIAL_IMAGES, OFFLINE_LABEL, REPLACES_LABEL
 
 pytestmark = pytest.mark.docker  # every test here runs containers
@@ -132,18 +131,9 @@ def address(container: Container) -> str:
     return next(iter(networks.values()))["IPAddress"]
 
 
-# No proxy, whatever the environment says: requests go to 127.0.0.1 only.
-_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 def http_get(container: Container, port: int, path: str) -> tuple[int, dict[str, str], str]:
     """GET a published port of the container on 127.0.0.1: status, headers and body."""
-    url = f"http://127.0.0.1:{container.host_port(port)}{path}"
-    try:
-        with _LOCAL.open(url, timeout=5) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
+    return fetch(f"http://127.0.0.1:{container.host_port(port)}{path}", timeout=5)
 
 
 def stdout_logs(container: Container) -> str:

@@ -27,7 +27,7 @@ from workbook.docker import (
     wait_until,
 )
 from workbook.errors import WorkbookError, explain
-from workbook.notebook import PipelineRun, SteadyLoad
+from workbook.runs import PipelineRun, SteadyLoad
 
 OWNER = "workbook-selftest"
 WORKBOOK = [sys.executable, "-m", "workbook"]
@@ -94,7 +94,7 @@ def test_a_transient_runc_error_is_retried_once_with_one_line(docker_failing_onc
 
 def test_a_stage_run_retries_it_too(docker_failing_once):
     calls = docker_failing_once(RUNC_ERROR)
-    from workbook.notebook import StageRun
+    from workbook.runs import StageRun
 
     run = StageRun("01-basic", project="wbtest-standin")
     run.compose("up", "--build", "--detach")
@@ -106,7 +106,7 @@ def test_a_stage_run_retries_it_too(docker_failing_once):
 def test_a_stage_run_works_in_a_prepared_copy_and_removes_it():
     """The checkout is never touched: the stage's secrets are made in the copy, and `down` removes
     the copy (safe with nothing started, and twice)."""
-    from workbook.notebook import StageRun
+    from workbook.runs import StageRun
 
     run = StageRun("04-hardening", project="wbtest-selftest-copy")
     try:

@@ -12,8 +12,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from . import LABEL
 from .errors import WorkbookError, explain, tail
+from .http import NO_ANSWER, check_loopback, fetch
 
 # Compose projects started by the tests are named with this prefix (the stages' conftests use it
 # too), so that clean-up and the leftover check find them and nothing else.
@@ -243,27 +242,20 @@ def run(image: str, *, owner: str, name: str | None = None, ports: Iterable[int 
     return Container(id=container_id, name=name)
 
 
-# Traffic to 127.0.0.1 never goes through an HTTP proxy that the environment may configure.
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 def wait_http(url: str, *, timeout: float = 60, status: int = 200,
               container: Container | None = None) -> str:
     """Wait until `url` answers with `status`; return the body. Only for URLs on 127.0.0.1."""
-    if not url.startswith("http://127.0.0.1:"):
-        raise ValueError("the workbook only sends traffic to 127.0.0.1")
+    check_loopback(url)
 
     def answered():
         if container is not None and not container.state()["Running"]:
             raise WorkbookError(f"container {container.name} exited before {url} answered; "
                                 "its last log lines:", tail(container.logs(), 20))
         try:
-            with _NO_PROXY.open(url, timeout=2) as response:
-                return response.read().decode() if response.status == status else None
-        except urllib.error.HTTPError as exc:
-            return exc.read().decode() if exc.code == status else None
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            answered_status, _, body = fetch(url, timeout=2)
+        except NO_ANSWER:
             return None
+        return body if answered_status == status else None
 
     return wait_until(answered, timeout=timeout, what=f"{url} to answer {status}",
                       on_timeout=lambda: tail(container.logs(), 20) if container else "")

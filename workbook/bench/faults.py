@@ -16,14 +16,14 @@ import socket
 import tempfile
 import threading
 import time
-import urllib.error
 from collections import Counter
 from pathlib import Path
 
 from .. import STAGES_DIR
 from ..docker import docker, wait_until
 from ..errors import WorkbookError
-from ..notebook import PipelineRun, fetch
+from ..http import NO_ANSWER, fetch
+from ..runs import PipelineRun
 from .stack import Stack
 
 # What each fault does, and the most visits it may lose (the README's bounds): none, except where
@@ -79,7 +79,7 @@ class Traffic:
         try:
             status, _, body = fetch(self.base_url + path, payload, timeout=5)
             return status, body
-        except (OSError, urllib.error.URLError) as error:  # refused, reset, timed out
+        except NO_ANSWER as error:
             return type(error).__name__, ""
 
     def _redirects(self) -> None:
@@ -134,7 +134,7 @@ def _all_answer(base_url: str, code: str, redirects: list[int]) -> bool:
         redirects.append(1)
         return (fetch(f"{base_url}/api/links/{code}", timeout=2)[0] == 200
                 and fetch(f"{base_url}/api/links", {"url": "https://example.org/probe"}, timeout=2)[0] == 201)
-    except (OSError, urllib.error.URLError):
+    except NO_ANSWER:
         return False
 
 

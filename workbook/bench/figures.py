@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import STAGES_DIR, stages
 from ..docker import build, docker, image_layers, image_size, wait_until
 from ..errors import WorkbookError
-from ..notebook import StageRun
+from ..runs import StageRun
 from . import cgroup
 from .config import BASE_IMAGE, summary
 from .stack import Stack

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from ..errors import WorkbookError
-from ..notebook import PipelineRun
+from ..runs import PipelineRun
 from .config import summary
 from .wrk import failed_requests, wrk
 

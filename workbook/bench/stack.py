@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..docker import wait_until
 from ..errors import WorkbookError
-from ..notebook import StageRun, fetch
+from ..http import fetch
+from ..runs import StageRun
 from .config import OVERRIDES, has_proxy
 
 # PostgreSQL's transactions in the app's database (committed and rolled back), all backends.

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ..errors import WorkbookError
+from ..http import check_loopback
 from .config import BENCH_DIR
 
 REPORTER = BENCH_DIR / "report.lua"
@@ -103,11 +104,6 @@ def wait_for_free_ports() -> float:
     return time.monotonic() - started
 
 
-def check_url(url: str) -> None:
-    if not url.startswith("http://127.0.0.1:"):
-        raise ValueError("load is only ever sent to 127.0.0.1")
-
-
 def wrk(url: str, seconds: float, connections: int, threads: int, script: str | None = None,
         codes: list[str] | None = None) -> dict:
     """One wrk run against `url`: the reporter's figures, plus wrk's CPU time (user + system, from
@@ -115,7 +111,7 @@ def wrk(url: str, seconds: float, connections: int, threads: int, script: str | 
     (1.0 = one core busy all along)."""
     if shutil.which("wrk") is None:
         raise WorkbookError("wrk is not installed: apt-get install wrk (make bench installs it)")
-    check_url(url)
+    check_loopback(url)
     env = os.environ | (codes_environment(codes) if script == "spread" else {})
     with tempfile.TemporaryDirectory(prefix="workbook-wrk-") as tmp:
         lua = Path(tmp) / "script.lua"

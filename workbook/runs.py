@@ -1,8 +1,10 @@
-"""A stage driven from a notebook: build and start it, call the app, inspect image, processes
-and logs, and clean up — in the last cell, and also when the kernel exits after a failed cell.
+"""Drivers of a running stage: build and start it, call the app, inspect image, processes and
+logs, put steady load on it, and clean up (also when a notebook's kernel exits after a failed
+cell). The notebooks, the benchmark and the root tests drive stages through these.
 
 StageRun starts a stage's compose stack; PipelineRun runs stage 05's pipeline.sh (registry, build,
-test, push, deploy to a one-node Swarm) in a temporary copy of the stage."""
+test, push, deploy to a one-node Swarm); both work in a temporary copy of the stage. SteadyLoad
+sends bounded, steady traffic to 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -17,37 +19,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 from . import stages
 from .docker import TRANSIENT_ENGINE_ERROR, docker, image_layers, image_size, wait_until
 from .errors import WorkbookError, tail
-
-
-# Traffic to 127.0.0.1 never goes through a proxy, and redirects are shown, not followed.
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
-
-
-def fetch(url: str, payload: dict | None = None, timeout: float = 10) -> tuple[int, dict, str]:
-    """(status, headers, body) of a GET, or of a JSON POST when `payload` is given; 127.0.0.1 only."""
-    if not url.startswith("http://127.0.0.1:"):
-        raise ValueError("the workbook only sends traffic to 127.0.0.1")
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data,
-                                     headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
+from .http import NO_ANSWER, fetch
 
 
 class _Run:
@@ -85,7 +63,7 @@ class _Run:
     def status(self, path: str) -> int | None:
         try:
             return self.request(path)[0]
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+        except NO_ANSWER:
             return None
 
     def get_json(self, path: str):
