@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import pytest
 
-from workbook import LABEL
+from workbook import LABEL, images
 from workbook.docker import Container, docker, engine_answers, image_exists, image_labels, run, wait_until
 from workbook.errors import WorkbookError
 from workbook.http import fetch
@@ -32,7 +32,7 @@ if not engine_answers():
 OWNER = "contract-tests"
 
 DEBIAN = "debian:trixie-slim"
-PYTHON = "python:3.13-slim"
+PYTHON = images.PYTHON
 POSTGRES = "postgres:17"
 REDIS = "redis:8"
 NGINX = "nginx:stable"

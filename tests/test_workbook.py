@@ -242,7 +242,7 @@ def test_steady_load_stays_on_loopback_and_tells_the_phases_of_a_rollout():
 
 @pytest.mark.docker
 def test_run_wait_http_logs_and_remove(cleanup):
-    with run("python:3.13-slim", owner=OWNER, ports=[8000],
+    with run(images.PYTHON, owner=OWNER, ports=[8000],
              command=["python", "-m", "http.server", "8000"]) as container:
         body = container.wait_http("/", port=8000, timeout=30)
         assert "Directory listing" in body
@@ -252,7 +252,7 @@ def test_run_wait_http_logs_and_remove(cleanup):
 
 @pytest.mark.docker
 def test_wait_healthy_fails_fast_with_the_logs_when_the_container_exits(cleanup):
-    with run("python:3.13-slim", owner=OWNER, command=["sh", "-c", "echo dying on purpose; exit 3"],
+    with run(images.PYTHON, owner=OWNER, command=["sh", "-c", "echo dying on purpose; exit 3"],
              extra=["--health-cmd", "true", "--health-interval", "1s"]) as container:
         with pytest.raises(WorkbookError) as error:
             container.wait_healthy(timeout=30)
@@ -267,9 +267,9 @@ def test_wait_until_times_out_with_a_clear_message():
 
 @pytest.mark.docker
 def test_image_size_and_layers():
-    layers = image_layers("python:3.13-slim")
-    assert image_size("python:3.13-slim") > 50_000_000
-    assert sum(layer.size for layer in layers) <= image_size("python:3.13-slim")
+    layers = image_layers(images.PYTHON)
+    assert image_size(images.PYTHON) > 50_000_000
+    assert sum(layer.size for layer in layers) <= image_size(images.PYTHON)
     assert any("python" in layer.created_by.lower() for layer in layers)
 
 
@@ -281,7 +281,7 @@ def test_port_already_in_use_is_named(cleanup):
         port = holder.getsockname()[1]
         with pytest.raises(WorkbookError) as error:
             docker("run", "--detach", "--label", f"{LABEL}={OWNER}", "--publish",
-                   f"127.0.0.1:{port}:8000", "python:3.13-slim", "sleep", "30")
+                   f"127.0.0.1:{port}:8000", images.PYTHON, "sleep", "30")
     assert "already in use" in error.value.message
     assert f"127.0.0.1:{port}" in error.value.message
 
@@ -332,7 +332,7 @@ def test_leftovers_are_found_and_removed():
     name = f"wbtest-selftest-{uuid.uuid4().hex[:8]}"
     docker("network", "create", "--label", f"{LABEL}={OWNER}", name)
     docker("volume", "create", "--label", f"{LABEL}={OWNER}", name)
-    docker("create", "--label", f"{LABEL}={OWNER}", "--name", name, "python:3.13-slim")
+    docker("create", "--label", f"{LABEL}={OWNER}", "--name", name, images.PYTHON)
     found = leftovers()
     assert {kind: name in names for kind, names in found.items()} == {
         "container": True, "network": True, "volume": True}

@@ -19,12 +19,14 @@ from pathlib import Path
 
 from . import IMAGES_DIR
 from .docker import build, docker, image_exists, image_labels
-from .errors import WorkbookError
+from .errors import WorkbookError, tail
 
 OFFLINE_LABEL = "workbook.offline"
 REPLACES_LABEL = "workbook.replaces"
 RECIPE_LABEL = "workbook.recipe"
 BASE = "debian:trixie-slim"
+# The Python base image of every stage's Dockerfile.
+PYTHON = "python:3.13-slim"
 HOST_EXTRA_CA = Path("/usr/local/share/ca-certificates")
 
 
@@ -41,7 +43,7 @@ class Official:
 # Ordered: the base first, because every other stand-in is built on it.
 OFFICIAL_IMAGES = (
     Official(BASE, "debian"),
-    Official("python:3.13-slim", "python"),
+    Official(PYTHON, "python"),
     Official("postgres:17", "postgres"),
     Official("redis:8", "redis"),
     Official("nginx:stable", "nginx"),
@@ -153,5 +155,4 @@ def _build_base(image: Official) -> None:
 def _run(args: list[str], what: str) -> None:
     result = subprocess.run(args, capture_output=True, text=True)
     if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise WorkbookError(f"{what} failed", tail)
+        raise WorkbookError(f"{what} failed", tail(result.stdout + result.stderr))

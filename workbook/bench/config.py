@@ -11,7 +11,6 @@ BENCH_DIR = REPO_ROOT / "bench"
 CONFIG_FILE = BENCH_DIR / "config.toml"
 RESULTS_FILE = BENCH_DIR / "results.json"
 OVERRIDES = BENCH_DIR / "overrides"
-BASE_IMAGE = "python:3.13-slim"
 # The results' format; the results page renders this one and notes older files as such.
 RESULTS_FORMAT = 2
 

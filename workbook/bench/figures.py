@@ -11,12 +11,12 @@ import time
 import uuid
 from pathlib import Path
 
-from .. import STAGES_DIR, stages
+from .. import STAGES_DIR, images, stages
 from ..docker import build, docker, image_layers, image_size, wait_until
 from ..errors import WorkbookError
 from ..runs import StageRun
 from . import cgroup
-from .config import BASE_IMAGE, summary
+from .config import summary
 from .stack import Stack
 from .wrk import failed_requests, wait_for_free_ports, wrk
 
@@ -71,7 +71,7 @@ def measure_image(run: StageRun) -> dict:
                     "if p.startswith(('/usr/local/lib', '/opt/')) and os.path.isdir(p)))").split()
     packages = sum(int(run.exec("web", "du", "-sb", path).split()[0]) for path in site)
     app = int(run.exec("web", "du", "-sb", "/app").split()[0])
-    floor = image_size(BASE_IMAGE) + packages + app
+    floor = image_size(images.PYTHON) + packages + app
     return {"size_bytes": size, "layers": sum(1 for layer in image_layers(run.image) if layer.size),
             "floor_bytes": floor, "over_floor_bytes": size - floor}
 
