@@ -2,12 +2,17 @@
 end of the session that the suite left nothing behind: no container, network or volume of its
 own, and the stage directories as the reader had them (no .env or secrets/ appeared)."""
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from workbook import STAGES_DIR, images
+from workbook import LABEL, STAGES_DIR, images
 from workbook.docker import docker, engine_answers, leftovers
+
+# The label value of what the package's own tests create (test_docker.py, test_images.py).
+OWNER = "workbook-selftest"
 
 # Caches that Python, pytest and Hypothesis write as a matter of course; anything else new in a
 # stage directory (an .env, a secrets/ directory, a .pipeline/) was left behind by the suite.
@@ -29,13 +34,18 @@ def volumes() -> set[str]:
 
 def pytest_sessionstart(session):
     AT_START["volumes"] = volumes()
+    AT_START["ours"] = leftovers() if engine_answers() else {}
     AT_START["stages"] = untracked_in_stages()
 
 
 def left_behind() -> list[str]:
     found = []
     if engine_answers():
-        if ours := leftovers():
+        # Only what the suite made: a stack the reader (or a benchmark) runs meanwhile is not ours.
+        before = AT_START["ours"]
+        new = {kind: [name for name in names if name not in before.get(kind, [])]
+               for kind, names in leftovers().items()}
+        if ours := {kind: names for kind, names in new.items() if names}:
             found.append(f"containers, networks or volumes of the suite: {ours} (make cleanup)")
         # Anonymous volumes (from an image's VOLUME) carry no label: compare with the start.
         if new := volumes() - AT_START["volumes"]:
@@ -70,3 +80,48 @@ def pytest_report_header(config):
     if real:
         lines.append("official images: " + ", ".join(real))
     return lines
+
+
+# --- fixtures shared by the package's tests -----------------------------------------------------
+
+@pytest.fixture
+def cleanup():
+    """Remove this test's labelled objects afterwards, also when the test fails."""
+    yield
+    for kind, listing in (("container", ["ps", "--all"]), ("network", ["network", "ls"]),
+                          ("volume", ["volume", "ls"])):
+        ids = docker(*listing, "--quiet", "--filter", f"label={LABEL}={OWNER}").stdout.split()
+        if ids:
+            docker(*(["rm", "--force", "--volumes"] if kind == "container" else [kind, "rm"]), *ids,
+                   check=False)
+
+
+RUNC_ERROR = ("Error response from daemon: failed to create task for container: failed to create "
+              "shim task: OCI runtime create failed: runc create failed: runc run failed: unable to "
+              "start container process: waiting for init preliminary setup: read init-p: connection "
+              "reset by peer: unknown")
+
+
+@pytest.fixture
+def docker_failing_once(tmp_path, monkeypatch):
+    """A `docker` stand-in first on PATH: it fails once with `stderr`, as runc did on a first
+    `make start`, then succeeds; it records every call."""
+    calls = tmp_path / "calls"
+
+    def install(stderr: str) -> Path:
+        (tmp_path / "stderr").write_text(stderr)
+        stand_in = tmp_path / "docker"
+        stand_in.write_text(f"""#!/bin/sh
+echo "$*" >> {calls}
+if [ ! -e {tmp_path}/failed ]; then
+    touch {tmp_path}/failed
+    cat {tmp_path}/stderr >&2
+    exit 1
+fi
+echo ok
+""")
+        stand_in.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+        return calls
+
+    return install
