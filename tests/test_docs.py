@@ -3,6 +3,7 @@ Playwright) on every page: renders with no console error, no broken internal lin
 leaves 127.0.0.1, search finds a stage. Screenshots go to test-artifacts/."""
 
 import functools
+import html
 import http.server
 import re
 import secrets
@@ -15,6 +16,7 @@ from urllib.parse import urldefrag, urlparse
 import pytest
 
 from workbook import REPO_ROOT, STAGES_DIR, stages
+from workbook.glossary import terms
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -159,6 +161,18 @@ def test_search_finds_a_stage_and_screenshots(server, browser):
     page.screenshot(path=str(ARTIFACTS / "docs-stage-02.png"), full_page=False)
     page.close()
     assert (ARTIFACTS / "docs-home.png").stat().st_size > 10_000
+
+
+def test_glossary_terms_are_tooltips_where_they_appear(site):
+    """Every term of the glossary shows as a tooltip (an <abbr> with its meaning) on a page that
+    uses it, and the Glossary page lists them all."""
+    pages = {path: path.read_text() for path in site.rglob("*.html") if "glossary" not in path.parts}
+    glossary_page = (site / "glossary" / "index.html").read_text()
+    shown = {(html.unescape(term), html.unescape(title)) for page in pages.values()
+             for title, term in re.findall(r'<abbr title="([^"]*)">([^<]*)</abbr>', page)}
+    for term, meaning in terms().items():
+        assert (term, meaning) in shown, f"no page shows {term!r} as a tooltip with its meaning"
+        assert f"<td>{html.escape(term, quote=False)}</td>" in glossary_page
 
 
 # --- what the tree decides, the text must say ---------------------------------------------------

@@ -17,6 +17,7 @@ from mkdocs.structure.files import File, Files
 
 from workbook.bench.report import insert_figures, results_page
 from workbook.cis import insert_cis_tables
+from workbook.glossary import with_glossary
 from workbook.stages import all_stages, is_local
 
 # Files whose diff is shown open; the rest (prose, pins) start folded.
@@ -70,4 +71,4 @@ def on_files(files: Files, config) -> Files:
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    return insert_cis_tables(insert_figures(markdown))
+    return with_glossary(insert_cis_tables(insert_figures(markdown)))
