@@ -4,7 +4,7 @@ with the test that proves it, or why none does. The file is the one the stage's 
 tests/test_hardening.py checks against its tests, so the page cannot list a test that is not there.
 
 What a tested check shows is the outcome of its test in a recorded run (`workbook cis`,
-run by `make bench`, writes bench/cis.json): the stage's CIS tests against its real containers,
+run by `make record`, writes bench/cis.json): the stage's CIS tests against its real containers,
 each test's outcome read from pytest's JUnit XML. A check whose test the record lacks fails the
 docs build, so a renamed or new test cannot show an outcome nobody measured."""
 
@@ -92,7 +92,7 @@ def record(stages_dir: Path = STAGES_DIR, output: Path = RECORD_FILE, progress=p
 def recorded_outcomes(stage: str, record_file: Path = RECORD_FILE) -> tuple[dict[str, str], str]:
     """The recorded outcomes of a stage's CIS tests, and the run's date."""
     if not record_file.is_file():
-        raise FileNotFoundError(f"no {record_file}: run `workbook cis` (part of make bench)")
+        raise FileNotFoundError(f"no {record_file}: run `workbook cis` (part of make record)")
     recorded = json.loads(record_file.read_text())
     if stage not in recorded["stages"]:
         raise KeyError(f"{record_file} has no run of {stage}: run `workbook cis`")

@@ -64,7 +64,14 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_notebooks(args) -> int:
-    """JupyterLab on 127.0.0.1 only, in notebooks/, with this venv's Python as the kernel."""
+    """JupyterLab on 127.0.0.1 only, in notebooks/, with this venv's Python as the kernel; or, with
+    --record, every notebook run and written with its outputs for the docs site."""
+    if args.record:
+        from . import notebooks
+
+        for path in notebooks.record(stages.names()):
+            print(f"wrote {path.relative_to(REPO_ROOT)}")
+        return 0
     jupyter = Path(sys.executable).parent / "jupyter"
     command = [str(jupyter), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0",
@@ -149,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("notebooks", help="JupyterLab on 127.0.0.1 with the workbook's kernel")
     p.add_argument("--port", type=int, default=8888)
     p.add_argument("--token", help="access token (default: JupyterLab makes one and prints it)")
+    p.add_argument("--record", action="store_true", help="instead: run every notebook and write it "
+                   "with its outputs to docs/notebooks/ for the site")
     p.set_defaults(func=cmd_notebooks)
     p = sub.add_parser("bench", help="measure every stage side by side (see bench/config.toml)")
     p.add_argument("--quick", action="store_true", help="the short run of the test suite")

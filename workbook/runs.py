@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,15 +34,23 @@ class _Run:
     a clean-up (`down`) that also runs when the kernel exits.
 
     The kernel's shutdown gives it a few seconds before SIGTERM and SIGKILL reach its whole process
-    group, too few for a clean-up; so at exit, the clean-up command runs in a session of its own."""
+    group, too few for a clean-up; so at exit, the clean-up command runs in a session of its own.
+
+    Each call that does something prints the command it runs (`$ docker compose ... up`, `$ curl
+    ...`), as a reader would type it: the notebooks teach Docker, not these helpers."""
 
     directory: Path
     env: dict[str, str]
     image: str
 
-    def __init__(self):  # called last by subclasses: directory and env are set
+    def __init__(self, show_commands: bool):  # called last by subclasses: directory and env are set
+        self.show_commands = show_commands
         self.removed = False
         atexit.register(self._down_at_exit)
+
+    def show(self, *command: str) -> None:
+        if self.show_commands:
+            print("$", shlex.join(command), flush=True)
 
     @property
     def url(self) -> str:
@@ -58,11 +67,15 @@ class _Run:
 
     def request(self, path: str, payload: dict | None = None) -> tuple[int, dict, str]:
         """(status, headers, body) of a GET, or of a JSON POST when `payload` is given."""
-        return fetch(self.url + path, payload)
+        url = self.url + path
+        data = () if payload is None else ("-H", "Content-Type: application/json", "-d", json.dumps(payload))
+        self.show("curl", "--silent", "--include", *data, url)
+        return fetch(url, payload)
 
     def status(self, path: str) -> int | None:
+        """The status of a GET (None: no answer), not shown: waits poll it."""
         try:
-            return self.request(path)[0]
+            return fetch(self.url + path)[0]
         except NO_ANSWER:
             return None
 
@@ -75,6 +88,8 @@ class _Run:
 
     def image_report(self) -> str:
         """The image's size and its layers, largest first."""
+        self.show("docker", "image", "inspect", "--format", "{{.Size}}", self.image)
+        self.show("docker", "history", self.image)
         layers = sorted(image_layers(self.image), key=lambda layer: -layer.size)
         lines = [f"{self.image}: {image_size(self.image) / 1e6:.1f} MB in {len(layers)} history entries"]
         for layer in layers:
@@ -88,7 +103,7 @@ class StageRun(_Run):
     127.0.0.1 port, run from a temporary copy of the stage (the checkout is never touched)."""
 
     def __init__(self, stage: str, project: str | None = None, extra_files: tuple[Path, ...] = (),
-                 http_port: str = ""):
+                 http_port: str = "", show_commands: bool = True):
         self.stage = stage
         # Compose files layered on the stage's own compose.yaml (the benchmark's overrides).
         self.files = [arg for path in ("compose.yaml", *extra_files) for arg in ("-f", str(path))]
@@ -99,14 +114,18 @@ class StageRun(_Run):
         # (it then survives a restart of nginx).
         self.env = os.environ | {"WEB_PORT": "", "HTTP_PORT": http_port,
                                  "POSTGRES_PASSWORD": secrets.token_hex(16)}
-        super().__init__()
+        super().__init__(show_commands)
 
     def _copy(self) -> Path:
         return stages.working_copy(self.stage, Path(tempfile.mkdtemp(prefix=f"{self.project}-")))
 
-    def compose(self, *args: str, timeout: float = 600) -> str:
-        return docker("compose", "--ansi", "never", "--project-name", self.project, *self.files, *args,
-                      cwd=self.directory, env=self.env, timeout=timeout).stdout
+    def compose(self, *args: str, timeout: float = 600, show: bool = False) -> str:
+        """`docker compose` in the stage's copy; `show` prints the command first."""
+        command = ["docker", "compose", "--project-name", self.project, *self.files, *args]
+        if show:
+            self.show(*command)
+        return docker(*command[1:2], "--ansi", "never", *command[2:], cwd=self.directory, env=self.env,
+                      timeout=timeout).stdout
 
     def up(self) -> str:
         """Build and start the stage; wait until it is up (healthy where it has a health check)."""
@@ -115,7 +134,7 @@ class StageRun(_Run):
         self.compose("down", "--volumes", "--remove-orphans")
         self.removed = False
         started = time.monotonic()
-        self.compose("up", "--build", "--detach", "--wait")
+        self.compose("up", "--build", "--detach", "--wait", show=True)
         wait_until(lambda: self.status("/healthz") == 200, timeout=60, what=f"{self.stage} to answer")
         return f"{self.stage} is up at {self.url} after {time.monotonic() - started:.1f} s"
 
@@ -135,7 +154,7 @@ class StageRun(_Run):
         return {row["Service"]: row["Health"] or row["State"] for row in self.ps()}
 
     def exec(self, service: str, *command: str) -> str:
-        return self.compose("exec", "-T", service, *command)
+        return self.compose("exec", "-T", service, *command, show=True)
 
     def processes(self, service: str = "web") -> str:
         """PID, parent and command line of each process, read from /proc (slim images have no ps)."""
@@ -145,7 +164,7 @@ class StageRun(_Run):
         return "   PID   PPID  COMMAND\n" + "\n".join(sorted(rows, key=lambda r: int(r.split()[0])))
 
     def logs(self, service: str = "web", tail: int = 15) -> str:
-        return self.compose("logs", "--no-log-prefix", "--tail", str(tail), service)
+        return self.compose("logs", "--no-log-prefix", "--tail", str(tail), service, show=True)
 
     def cleanup_command(self) -> list[str]:
         # A short stop timeout: this is clean-up, not a test of graceful shutdown (stage 01's `sh`
@@ -156,6 +175,7 @@ class StageRun(_Run):
     def down(self) -> str:
         """Remove the stage's containers, network and volumes, and the copy (safe to call twice)."""
         if self.directory.exists():
+            self.show(*self.cleanup_command())
             docker(*self.cleanup_command()[1:], cwd=self.directory, env=self.env, check=False)
             shutil.rmtree(self.directory.parent, ignore_errors=True)
         self.removed = True
@@ -169,7 +189,7 @@ class PipelineRun(_Run):
     other runs' images apart)."""
 
     def __init__(self, stage: str = "05-ci", stack: str | None = None, workers: int = 2,
-                 http_port: str = ""):
+                 http_port: str = "", show_commands: bool = True):
         self.stage = stage
         self.stack = stack or f"wbtest-nb-{stage}"
         self.tag = f"nb-{secrets.token_hex(4)}"
@@ -181,12 +201,13 @@ class PipelineRun(_Run):
         self.env = os.environ | {"STACK": self.stack, "TAG": self.tag, "REGISTRY_PORT": "",
                                  "HTTP_PORT": http_port, "GUNICORN_WORKERS": str(workers)}
         self.output = ""
-        super().__init__()
+        super().__init__(show_commands)
 
     def pipeline(self, *steps: str, timeout: float = 900, **settings: str) -> str:
         """Run `./pipeline.sh STEPS` with `settings` added to its environment; return its step
         log (the `==>` lines). The whole output stays in `self.output`."""
         env = self.env | settings
+        self.show(*(f"{name}={value}" for name, value in settings.items()), "./pipeline.sh", *steps)
         self.tags.add(env["TAG"])
         self.removed = False
         for attempt in (1, 2):
@@ -288,6 +309,7 @@ class PipelineRun(_Run):
         pipeline.sh says when it keeps a Swarm other stacks use: that line is passed on."""
         kept = []
         if self.directory.exists():
+            self.show("./pipeline.sh", "down")
             result = subprocess.run(self.cleanup_command(), cwd=self.directory, env=self.env,
                                     capture_output=True, text=True, timeout=300)
             kept = [line.removeprefix("==> down: ") for line in result.stderr.splitlines()

@@ -350,7 +350,8 @@ def measure_compose(stage: str, config: dict, progress) -> dict:
 
 
 def measure_swarm(stage: str, config: dict, progress) -> dict:
-    run = PipelineRun(stage, stack=f"wbtest-bench-faults-{stage}", http_port=str(free_port()))
+    run = PipelineRun(stage, stack=f"wbtest-bench-faults-{stage}", http_port=str(free_port()),
+                      show_commands=False)
     try:
         progress(stage, "faults: the pipeline's deployment (Swarm)")
         run.up()

@@ -23,7 +23,7 @@ def measure_rollout(config: dict, progress) -> dict:
     while wrk keeps loading the entry point; for each, the requests that failed during the load
     and how long Swarm's rolling update took (from the service's own UpdateStatus)."""
     stage, seconds = config["rollout_stage"], config["rollout_load_seconds"]
-    run = PipelineRun(stage, stack="wbtest-bench-rollout")
+    run = PipelineRun(stage, stack="wbtest-bench-rollout", show_commands=False)
     date, started, rollouts = datetime.now(UTC), time.monotonic(), []
     try:
         progress(stage, "pipeline: build, test, push, deploy")

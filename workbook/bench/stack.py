@@ -39,7 +39,7 @@ class Stack:
         self.variant_file.write_text(variant_override(self.env))
         published = (OVERRIDES / "publish-web.yaml",) if has_proxy(stage) else ()
         self.run = StageRun(stage, project=project, extra_files=(*published, self.variant_file),
-                            http_port=http_port)
+                            http_port=http_port, show_commands=False)
         self._urls: dict[str, str] = {}
 
     @property
