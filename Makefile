@@ -25,7 +25,7 @@ stop:
 	@$(BIN)/workbook stop
 
 test: setup browser
-	@$(BIN)/pytest
+	@$(BIN)/pytest --durations=15
 
 # The tests marked `docker` are left out, and the rest see no engine (DOCKER_HOST points nowhere):
 # a test that needs one without its marker fails here.
