@@ -211,6 +211,40 @@ def test_pip_installs_system_wide_as_root_over_trusted_https(python):
     assert imported.stdout.strip() == "1.16.0"
 
 
+def test_python_is_where_the_official_image_has_it(python):
+    """/usr/local/bin/python and python3: Dockerfiles, shebangs and tutorials name them."""
+    for name in ("python", "python3"):
+        assert python.exec(f"/usr/local/bin/{name}", "--version").stdout.startswith("Python 3.13.")
+
+
+def test_the_c_headers_are_there_for_building_an_sdist(python):
+    """Python.h where sysconfig says (a package without a wheel compiles against it; the compiler
+    itself the Dockerfile installs, as on the official slim image)."""
+    found = python.exec("python", "-c", "import pathlib, sysconfig; "
+                        "print(pathlib.Path(sysconfig.get_paths()['include'], 'Python.h').is_file())")
+    assert found.stdout.strip() == "True"
+
+
+def test_python_makes_a_venv_with_pip(python):
+    python.exec("python", "-m", "venv", "/tmp/venv")
+    assert "(python 3.13)" in python.exec("/tmp/venv/bin/pip", "--version").stdout
+
+
+def test_adduser_is_absent_as_on_the_official_trixie_image(python):
+    """The trixie-based official image dropped `adduser` (useradd remains): tutorials that call
+    adduser fail on both, which the troubleshooting page says."""
+    assert python.exec("sh", "-c", "command -v adduser || echo absent").stdout.strip() == "absent"
+    assert python.exec("sh", "-c", "command -v useradd").stdout.strip()
+
+
+def test_pip_upgrades_itself(python):
+    """`RUN pip install --upgrade pip`, in many a tutorial's Dockerfile, works (last: it changes
+    the container's pip)."""
+    docker("exec", python.id, "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
+           "--upgrade", "pip", timeout=180)
+    assert "(python 3.13)" in python.exec("pip", "--version").stdout
+
+
 # --- postgres:17 -----------------------------------------------------------------------------
 
 PG_SECRETS = {"user": "contract", "password": "contract-secret", "db": "contractdb"}
