@@ -84,17 +84,19 @@ def test_a_stage_changes_only_the_shared_files_its_lesson_lists(previous, stage)
     assert all(reason.strip() for reason in changed_by_lesson.values())
 
 
-@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
-def test_stage_suite_is_also_found_from_the_repository_root(stage):
-    """`pytest stages/NN-name` from the root uses the stage's own pytest.ini and conftest."""
-    result = subprocess.run([str(PYTEST), "--collect-only", "-q", "-p", "no:cacheprovider",
-                             str(stage.relative_to(REPO_ROOT))], cwd=REPO_ROOT,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    node_ids = [line for line in result.stdout.splitlines() if "::" in line]
-    # Node ids relative to the stage (rootdir = the stage, from its pytest.ini), not to the root.
-    assert node_ids
-    assert all(node.startswith("tests/") for node in node_ids), node_ids[:3]
+def test_each_stage_suite_is_also_found_from_the_repository_root():
+    """`pytest stages/NN-name` from the root uses the stage's own pytest.ini and conftest (the
+    five collections run side by side: each is seconds of imports)."""
+    collections = {stage.name: subprocess.Popen(
+        [str(PYTEST), "--collect-only", "-q", "-p", "no:cacheprovider", str(stage.relative_to(REPO_ROOT))],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for stage in STAGES}
+    for name, process in collections.items():
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, f"{name}: {stdout[-3000:]}{stderr[-2000:]}"
+        node_ids = [line for line in stdout.splitlines() if "::" in line]
+        # Node ids relative to the stage (rootdir = the stage, from its pytest.ini), not to the root.
+        assert node_ids, name
+        assert all(node.startswith("tests/") for node in node_ids), (name, node_ids[:3])
 
 
 def pins(path) -> dict[str, str]:
