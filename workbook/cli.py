@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 from . import REPO_ROOT, docs_server, doctor, images, stages
+from .bench.config import RESULTS_FILE
+from .cis import RECORD_FILE as CIS_RECORD_FILE
 from .docker import docker, remove_leftovers
 from .errors import WorkbookError
 
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_notebooks)
     p = sub.add_parser("bench", help="measure every stage side by side (see bench/config.toml)")
     p.add_argument("--quick", action="store_true", help="the short run of the test suite")
-    p.add_argument("--output", default=str(REPO_ROOT / "bench" / "results.json"))
+    p.add_argument("--output", default=str(RESULTS_FILE))
     p.add_argument("--check", action="store_true", help="fail when a gate of [thresholds] is missed "
                    "(each failure names the figure, its value and the limit)")
     p.add_argument("--only", choices=["workers", "rollout", "faults"],
@@ -173,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("cis", help="run the hardened stages' CIS tests and record their outcomes "
                        "for the docs' CIS tables")
-    p.add_argument("--output", default=str(REPO_ROOT / "bench" / "cis.json"))
+    p.add_argument("--output", default=str(CIS_RECORD_FILE))
     p.set_defaults(func=cmd_cis)
     sub.add_parser("cleanup", help="remove containers, networks and volumes that tests left behind"
                    ).set_defaults(func=cmd_cleanup)
