@@ -100,6 +100,9 @@ RUNC_ERROR = ("Error response from daemon: failed to create task for container: 
               "shim task: OCI runtime create failed: runc create failed: runc run failed: unable to "
               "start container process: waiting for init preliminary setup: read init-p: connection "
               "reset by peer: unknown")
+# The same failure on an exec, where the command never started.
+RUNC_EXEC_ERROR = ("OCI runtime exec failed: exec failed: unable to start container process: waiting "
+                   "for init preliminary setup: read init-p: connection reset by peer: unknown")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import socket
 import uuid
 
 import pytest
-from conftest import OWNER, RUNC_ERROR
+from conftest import OWNER, RUNC_ERROR, RUNC_EXEC_ERROR
 
 from workbook import LABEL, images
 from workbook.docker import (
@@ -28,6 +28,14 @@ def test_a_transient_runc_error_is_retried_once_with_one_line(docker_failing_onc
     said = capsys.readouterr().err.strip().splitlines()
     assert said == ["docker compose up: the engine failed to start a container "
                     "(a known transient runc error), retrying once"]
+
+
+@pytest.mark.parametrize("args", [("compose", "--project-name", "x", "exec", "-T", "db", "true"),
+                                  ("exec", "some-container", "true")])
+def test_an_exec_that_never_started_is_retried_once(docker_failing_once, args):
+    calls = docker_failing_once(RUNC_EXEC_ERROR)
+    assert docker(*args).stdout == "ok\n"
+    assert len(calls.read_text().splitlines()) == 2
 
 
 @pytest.mark.parametrize(("args", "stderr"), [

@@ -51,17 +51,19 @@ def docker(*args: str, check: bool = True, timeout: float | None = None, input: 
 
 # runc failing to start a container's process, right after the engine was installed or when
 # containers start in parallel ("read init-p: connection reset by peer"): not the user's command
-# failing. Seen on a first `make start`; the same command passed on the next try.
+# failing. Seen on a first `make start`, and on a `docker compose exec` of a loaded machine; the
+# same command passed on the next try.
 TRANSIENT_ENGINE_ERROR = re.compile(
-    r"runc run failed: unable to start container process: .*"
+    r"(runc run failed|exec failed): unable to start container process: .*"
     r"(read init-p: connection reset by peer|waiting for init preliminary setup)")
 
 
 def is_transient_engine_error(args: tuple[str, ...] | list[str], stderr: str) -> bool:
     """A failure in the container runtime, not in the user's command, of a command that is safe
-    to run twice (a build, `compose up`)."""
+    to run twice: a build, `compose up`, or an exec whose process never started (so nothing ran)."""
     first = args[0] if args else ""
-    repeatable = first in ("build", "buildx") or (first == "compose" and ("up" in args or "build" in args))
+    repeatable = (first in ("build", "buildx", "exec")
+                  or (first == "compose" and any(step in args for step in ("up", "build", "exec"))))
     return repeatable and TRANSIENT_ENGINE_ERROR.search(stderr) is not None
 
 
