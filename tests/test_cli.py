@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from workbook import REPO_ROOT, images
+from workbook import REPO_ROOT, images, stages
 
 WORKBOOK = [sys.executable, "-m", "workbook"]
 
@@ -38,10 +38,13 @@ def test_doctor_with_the_daemon_down_says_so_in_one_line():
 
 
 def test_a_cli_error_is_one_clear_line_not_a_traceback():
+    had_secrets = (stages.latest() / "secrets").exists()
     result = workbook_cli("start", env={"DOCKER_HOST": "unix:///tmp/workbook-no-daemon.sock"})
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "the Docker daemon is not running" in result.stderr
+    # Nothing was prepared in the stage for a start that could not happen.
+    assert not (stages.latest() / "secrets").exists() or had_secrets
 
 
 @pytest.mark.docker

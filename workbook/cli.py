@@ -38,6 +38,7 @@ def cmd_images(args) -> int:
 
 def cmd_start(args) -> int:
     stage = stages.latest()
+    docker("info")  # with no engine, one clear line before anything is written into the stage
     for line in stages.prepare(stage):
         print(line)
     print(f"starting {stage.name} (compose project '{args.project}') ...", flush=True)
