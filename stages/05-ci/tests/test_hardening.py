@@ -484,10 +484,13 @@ def test_deleting_a_link_invalidates_its_cache_entry(stack, base_url):
 # --- metrics --------------------------------------------------------------------------------
 
 def test_metrics_count_requests_over_all_workers(stack, base_url):
-    before = metric(stack, "http_requests_total", endpoint="/healthz")
+    # A link's stats, which nothing else asks for meanwhile (the health checks ask /healthz).
+    code = new_link(base_url)
+    endpoint = {"method": "GET", "endpoint": "/api/links/<code>"}
+    before = metric(stack, "http_requests_total", **endpoint)
     for _ in range(40):
-        requests.get(f"{base_url}/healthz", timeout=5)
-    assert metric(stack, "http_requests_total", endpoint="/healthz") == before + 40
+        requests.get(f"{base_url}/api/links/{code}", timeout=5)
+    assert metric(stack, "http_requests_total", **endpoint) == before + 40
     files = stack.compose("exec", "-T", "web", "ls", "/tmp/metrics").stdout.split()
     pids = {re.search(r"_(\d+)\.db$", name).group(1) for name in files if name.startswith("counter_")}
     assert len(pids) >= 2, "several workers wrote metrics, and /metrics added them up"
