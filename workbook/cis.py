@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import REPO_ROOT, STAGES_DIR
-from .docker import docker
+from .docker import engine_version
 from .errors import WorkbookError
 
 RECORD_FILE = REPO_ROOT / "bench" / "cis.json"
@@ -83,7 +83,7 @@ def record(stages_dir: Path = STAGES_DIR, output: Path = RECORD_FILE, progress=p
         stages[stage.name] = {"command": " ".join(["pytest", *command[6:-1]]), "summary": summary,
                               "outcomes": outcomes}
     result = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "engine": docker("version", "--format", "{{.Server.Version}}").stdout.strip(),
+              "engine": engine_version(),
               "stages": stages}
     output.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -67,6 +67,11 @@ def is_transient_engine_error(args: tuple[str, ...] | list[str], stderr: str) ->
     return repeatable and TRANSIENT_ENGINE_ERROR.search(stderr) is not None
 
 
+def engine_version() -> str:
+    """The Docker Engine's version, as the results and recordings note it."""
+    return docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+
+
 def engine_answers() -> bool:
     return shutil.which("docker") is not None and docker("info", check=False, timeout=20).returncode == 0
 

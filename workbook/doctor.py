@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 
 from . import images
-from .docker import docker, engine_answers, leftovers
+from .docker import docker, engine_answers, engine_version, leftovers
 
 MIN_FREE_GIB = 5
 
@@ -25,7 +25,7 @@ def checks() -> list[Check]:
     if not engine_answers():
         return [Check("engine", False, "no Docker daemon answers: run 'make engine' (as root) or "
                                        "start Docker Desktop / the docker service")]
-    found = [Check("engine", True, docker("version", "--format", "{{.Server.Version}}").stdout.strip())]
+    found = [Check("engine", True, engine_version())]
     for plugin in ("buildx", "compose"):
         result = docker(plugin, "version", check=False)
         found.append(Check(plugin, result.returncode == 0,

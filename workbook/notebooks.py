@@ -14,7 +14,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from . import REPO_ROOT, images
-from .docker import docker
+from .docker import engine_version
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 RECORDED_DIR = REPO_ROOT / "docs" / "notebooks"
@@ -39,13 +39,13 @@ def execute(stage: str):
 def record(stages: list[str], progress=print) -> list[Path]:
     """Run each stage's notebook and write it with its outputs to docs/notebooks/, a line on top
     saying when and on what it ran."""
-    engine = docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+    engine = engine_version()
     standins = [image.ref for image in images.OFFICIAL_IMAGES if images.status(image) == "stand-in"]
     written = []
     for stage in stages:
         progress(f"{stage}: running notebooks/{stage}.ipynb")
         notebook = execute(stage)
-        digest = cells_digest(nbformat.read(NOTEBOOKS_DIR / f"{stage}.ipynb", as_version=4))
+        digest = cells_digest(notebook)  # running a notebook changes its outputs, not its cells
         date = datetime.now(UTC).isoformat(timespec="seconds")
         note = (f"*These outputs are from a run of `notebooks/{stage}.ipynb` on {date[:10]}, with "
                 f"Docker Engine {engine}"

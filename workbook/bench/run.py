@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import images, stages
-from ..docker import docker
+from ..docker import engine_version
 from ..errors import WorkbookError
 from .config import CONFIG_FILE, RESULTS_FILE, RESULTS_FORMAT, load_config, stage_sources
 from .faults import measure_faults
@@ -132,7 +132,7 @@ def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "mode": mode, "config": config, "thresholds": thresholds, "cores": os.cpu_count(),
             "machine": platform.machine(),
-            "engine": docker("version", "--format", "{{.Server.Version}}").stdout.strip(),
+            "engine": engine_version(),
             "images": {image.ref: images.status(image) for image in images.OFFICIAL_IMAGES
                        if image.ref in stage_sources()},
         },

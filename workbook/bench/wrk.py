@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..docker import wait_until
 from ..errors import WorkbookError
 from ..http import check_loopback
 from .config import BENCH_DIR
@@ -96,11 +97,9 @@ def wait_for_free_ports() -> float:
     """Wait until TIME_WAIT holds at most a quarter of the ephemeral ports; the seconds waited."""
     started = time.monotonic()
     limit = (1 - PORTS_FREE_SHARE) * ephemeral_ports()
-    while ports_held() > limit:
-        if time.monotonic() - started > PORTS_WAIT_SECONDS:
-            raise WorkbookError(f"{ports_held()} ports still held in TIME_WAIT after "
-                                f"{PORTS_WAIT_SECONDS} s: the host's ephemeral ports are in use")
-        time.sleep(1)
+    wait_until(lambda: ports_held() <= limit, timeout=PORTS_WAIT_SECONDS, interval=1,
+               what="the host's ephemeral ports to leave TIME_WAIT",
+               on_timeout=lambda: f"{ports_held()} ports still held in TIME_WAIT")
     return time.monotonic() - started
 
 
