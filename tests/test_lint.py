@@ -27,9 +27,12 @@ def ids(paths: list[Path]) -> list[str]:
 
 DOCKERFILES = tracked("*Dockerfile")
 SHELL_SCRIPTS = tracked("*.sh")
-COMPOSE_FILES = tracked("*compose*.yaml", "*compose*.yml")
-# Swarm stack files (`docker stack deploy`) and the compose files that join them (edge.yaml).
+# cluster.yaml: stage 05's three Swarm nodes, a compose project of their own.
+COMPOSE_FILES = tracked("*compose*.yaml", "*compose*.yml", "*cluster.yaml")
+# Swarm stack files (`docker stack deploy`), the files deployed on top of them
+# (stack.cluster.yaml) and the compose files that join them (edge.yaml).
 STACK_FILES = tracked("*stack.yaml")
+STACK_OVERLAYS = tracked("*stack.*.yaml")
 EDGE_FILES = tracked("*edge.yaml")
 
 
@@ -83,7 +86,17 @@ def test_stack_file_is_accepted_by_docker_stack(stack_file):
     assert result.returncode == 0, result.stderr
 
 
-ALL_COMPOSE = COMPOSE_FILES + STACK_FILES + EDGE_FILES
+@pytest.mark.parametrize("overlay", STACK_OVERLAYS, ids=ids(STACK_OVERLAYS))
+def test_stack_overlay_is_accepted_on_top_of_its_stack_file(overlay):
+    base = overlay.parent / "stack.yaml"
+    env = os.environ | required_variables(base)
+    result = run("docker", "stack", "config", "--compose-file", base, "--compose-file", overlay,
+                 cwd=overlay.parent, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "node.labels.db == true" in result.stdout
+
+
+ALL_COMPOSE = COMPOSE_FILES + STACK_FILES + STACK_OVERLAYS + EDGE_FILES
 
 
 @pytest.mark.parametrize("compose_file", ALL_COMPOSE, ids=ids(ALL_COMPOSE))

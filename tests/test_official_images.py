@@ -38,7 +38,8 @@ REDIS = "redis:8"
 NGINX = "nginx:stable"
 REGISTRY = "registry:2"
 PROMETHEUS = "prom/prometheus:v2.53.3"
-COVERED = (DEBIAN, PYTHON, POSTGRES, REDIS, NGINX, REGISTRY, PROMETHEUS)
+DIND = "docker:26-dind"
+COVERED = (DEBIAN, PYTHON, POSTGRES, REDIS, NGINX, REGISTRY, PROMETHEUS, DIND)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -593,3 +594,47 @@ def test_prometheus_default_config_scrapes_itself(prometheus):
 
     wait_until(lambda: up() == ["1"], timeout=45, what="Prometheus to scrape itself (up == 1)",
                on_timeout=lambda: f"up: {up()}\n{prometheus.logs()[-3000:]}")
+
+
+# --- docker:26-dind --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dind() -> Iterator[Container]:
+    """An engine in a container, as stage 05's cluster.yaml runs its nodes: privileged, with
+    dockerd flags as the command."""
+    with started(DIND, "dind", extra=["--privileged"],
+                 command=["--insecure-registry=registry.invalid:5000"]) as container:
+        wait_for_command(container, "docker", "info", "--format", "{{.ID}}")
+        yield container
+
+
+def test_dind_engine_answers_inside_the_container(dind):
+    """`docker exec NODE docker ...` reaches the container's own engine, version 26."""
+    version = dind.exec("docker", "version", "--format", "{{.Server.Version}}").stdout
+    assert version.startswith("26."), version
+
+
+def test_dind_passes_flags_to_dockerd(dind):
+    """A command of only flags is given to dockerd (here: an insecure registry)."""
+    registries = dind.exec("docker", "info", "--format", "{{json .RegistryConfig.IndexConfigs}}").stdout
+    assert "registry.invalid:5000" in json.loads(registries)
+
+
+def test_dind_keeps_its_data_in_a_volume():
+    """/var/lib/docker is a volume: images and Swarm state outlive the container's file system."""
+    volumes = json.loads(docker("image", "inspect", "--format", "{{json .Config.Volumes}}", DIND).stdout)
+    assert "/var/lib/docker" in volumes
+
+
+def test_dind_has_the_compose_plugin(dind):
+    """`docker compose` works on the node (stage 05's entry point is a compose project there)."""
+    assert dind.exec("docker", "compose", "version").stdout.startswith("Docker Compose version")
+
+
+def test_dind_runs_a_swarm(dind):
+    """The engine can be a Swarm manager (and leaves it again)."""
+    dind.exec("docker", "swarm", "init", "--advertise-addr", "127.0.0.1")
+    try:
+        assert dind.exec("docker", "info", "--format", "{{.Swarm.ControlAvailable}}").stdout.strip() == "true"
+    finally:
+        dind.exec("docker", "swarm", "leave", "--force", check=False)

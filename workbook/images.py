@@ -49,6 +49,7 @@ OFFICIAL_IMAGES = (
     Official("nginx:stable", "nginx"),
     Official("registry:2", "registry"),
     Official("prom/prometheus:v2.53.3", "prometheus"),
+    Official("docker:26-dind", "docker"),
 )
 
 

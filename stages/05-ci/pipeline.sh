@@ -12,6 +12,8 @@
 #   REGISTRY_PORT  that local registry's port (default 5000; empty: any free port)
 #   STACK        the Swarm stack name (default links); HTTP_PORT the entry port (default 8080)
 #   REPLICAS     web replicas (default 2)
+#   STACK_FILES  the stack's compose files (default stack.yaml; cluster.sh adds stack.cluster.yaml)
+#   HTTP_HOST    the address the entry point listens on (default 127.0.0.1)
 #   WEB_IMAGE, NGINX_IMAGE  deploy exactly these (e.g. name@sha256:...) instead of REGISTRY/TAG
 #
 # `down` removes everything the pipeline created: the stack and its data, the entry point, the
@@ -23,6 +25,7 @@ STACK=${STACK:-links}
 TAG=${TAG:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo dev)}
 APP_VERSION=${APP_VERSION:-$TAG}
 REPLICAS=${REPLICAS:-2}
+STACK_FILES=${STACK_FILES:-stack.yaml}
 REGISTRY_CONTAINER=$STACK-registry
 # What this pipeline created on the machine, so that `down` undoes exactly that (gitignored).
 STATE=.pipeline/$STACK
@@ -127,7 +130,9 @@ step_deploy() {
     # --detach=false: wait until every service has converged. --with-registry-auth: the nodes
     # pull with this client's registry login (a private registry). An update that fails its health
     # checks is rolled back by Swarm, and this command then fails: the pipeline goes red.
-    docker stack deploy --detach=false --quiet --with-registry-auth --compose-file stack.yaml "$STACK"
+    set --
+    for file in $STACK_FILES; do set -- "$@" --compose-file "$file"; done
+    docker stack deploy --detach=false --quiet --with-registry-auth "$@" "$STACK"
     update=$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}: {{.UpdateStatus.Message}}{{end}}' "${STACK}_web")
     case $update in
         rollback*|paused*) fail "the update of ${STACK}_web failed and Swarm rolled it back ($update)" ;;

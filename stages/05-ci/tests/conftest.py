@@ -4,7 +4,10 @@ requests, hypothesis), so that the stage still tests itself when copied out of t
 import os
 import shutil
 import subprocess
+import threading
 import time
+import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -169,3 +172,64 @@ def app_under_test(tmp_path, monkeypatch):
 @pytest.fixture
 def client(app_under_test):
     return app_under_test.test_client()
+
+
+def commit_tag() -> str:
+    """The commit's short SHA, as the pipeline tags images; a unique tag outside git."""
+    result = subprocess.run(["git", "-C", str(STAGE_DIR), "rev-parse", "--short=12", "HEAD"],
+                            capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else f"test-{uuid.uuid4().hex[:8]}"
+
+
+def docker(*args: str) -> str:
+    """A docker command's output. A `docker exec` whose process never started (runc's known
+    transient failure on a busy machine: "unable to start container process") is tried again."""
+    for attempt in (1, 2):
+        result = subprocess.run(["docker", *args], capture_output=True, text=True)
+        never_started = result.returncode == 126 and "unable to start container process" in result.stderr
+        if attempt == 2 or not never_started:
+            break
+    if result.returncode != 0:
+        pytest.fail(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+class SteadyLoad:
+    """Requests from 127.0.0.1 to the entry point at a steady pace, in a thread, bounded in
+    time and count; records every status and the X-App-Version that answered."""
+
+    def __init__(self, url: str, per_second: int = 40, max_seconds: float = 180, expected: int = 302):
+        self.url, self.pause, self.deadline = url, 1 / per_second, time.monotonic() + max_seconds
+        self.expected = expected
+        self.results: list[tuple[int | str, str]] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        with requests.Session() as session:
+            while not self.stopped.is_set() and time.monotonic() < self.deadline \
+                    and len(self.results) < 20_000:
+                try:
+                    response = self.send(session)
+                    self.results.append((response.status_code, response.headers.get("X-App-Version", "")))
+                except requests.RequestException as error:
+                    self.results.append((type(error).__name__, ""))
+                self.stopped.wait(self.pause)
+
+    def send(self, session: requests.Session) -> requests.Response:
+        return session.get(self.url, allow_redirects=False, timeout=5)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+
+    @property
+    def failures(self) -> Counter:
+        return Counter(status for status, _ in self.results if status != self.expected)
+
+    def versions(self) -> list[str]:
+        return [version for _, version in self.results]

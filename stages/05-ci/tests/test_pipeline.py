@@ -7,33 +7,20 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
-import uuid
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import STAGE_DIR, wait_for
+from conftest import SteadyLoad, commit_tag, docker, wait_for
 from packaging.markers import Marker
 
 pytestmark = pytest.mark.docker
 
 # Our own stack name: a stack the reader deployed by hand is never touched.
 STACK = "wbtest-05-swarm"
-
-
-def commit_tag() -> str:
-    """The commit's short SHA, as the pipeline tags images; a unique tag outside git."""
-    result = subprocess.run(["git", "-C", str(STAGE_DIR), "rev-parse", "--short=12", "HEAD"],
-                            capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else f"test-{uuid.uuid4().hex[:8]}"
-
-
-def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def swarm_state() -> str:
@@ -86,44 +73,6 @@ class Pipeline:
         for image in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").split():
             if image.split("/")[0].startswith("127.0.0.1:") and image.split(":")[-1] in self.tags:
                 subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True)
-
-
-class SteadyLoad:
-    """Requests from 127.0.0.1 to the entry point at a steady pace, in a thread, bounded in
-    time and count; records every status and the X-App-Version that answered."""
-
-    def __init__(self, url: str, per_second: int = 40, max_seconds: float = 180, expected: int = 302):
-        self.url, self.pause, self.deadline = url, 1 / per_second, time.monotonic() + max_seconds
-        self.expected = expected
-        self.results: list[tuple[int | str, str]] = []
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        with requests.Session() as session:
-            while not self.stopped.is_set() and time.monotonic() < self.deadline \
-                    and len(self.results) < 20_000:
-                try:
-                    response = session.get(self.url, allow_redirects=False, timeout=5)
-                    self.results.append((response.status_code, response.headers.get("X-App-Version", "")))
-                except requests.RequestException as error:
-                    self.results.append((type(error).__name__, ""))
-                self.stopped.wait(self.pause)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopped.set()
-        self.thread.join()
-
-    @property
-    def failures(self) -> Counter:
-        return Counter(status for status, _ in self.results if status != self.expected)
-
-    def versions(self) -> list[str]:
-        return [version for _, version in self.results]
 
 
 @pytest.fixture(scope="module")
