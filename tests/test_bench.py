@@ -578,6 +578,51 @@ def test_results_page_renders_the_rollout_and_failed_rollout_requests_miss_the_g
     assert missed == ["05-ci: 3 failed requests while rolling out abc-r1"]
 
 
+# --- one node against three (stage 05) -------------------------------------------------------------
+
+def test_one_node_against_three_runs_only_in_the_full_run():
+    full, quick = bench.load_config("full")[0], bench.load_config("quick")[0]
+    assert "cluster_stage" not in quick, "the quick run (test suite) must not start a cluster"
+    assert (REPO_ROOT / "stages" / full["cluster_stage"] / "cluster.sh").is_file()
+    assert "cluster" in bench.SECTIONS
+
+
+def cluster_fixture(crash_errors=0, rollout_errors=0) -> dict:
+    def rollout(release, took, errors=0):
+        return {"release": release, "update_seconds": took, "requests": 5000, "errors": errors}
+
+    return {"stage": "05-ci", "date": "2026-01-02T03:04:05+00:00", "replicas": 3, "seconds": 900.0,
+            "config": {"connections": 16, "threads": 1, "cluster_load_seconds": 75, "cluster_repetitions": 1},
+            "rollout": {"one_node": spread(30.0, [30.0]), "three_nodes": spread(36.0, [36.0]),
+                        "three_over_one": spread(1.2, [1.2]),
+                        "runs": {"one": [rollout("a-r1", 30.0)],
+                                 "three": [rollout("b-r1", 36.0, rollout_errors)]}},
+            "node_lost": {"seen_down_seconds": spread(12.0, [12.0]),
+                          "full_strength_seconds": spread(24.0, [24.0]),
+                          "rejoin_seconds": spread(4.0, [4.0]), "errors": crash_errors,
+                          "runs": [{"node": "node2", "seen_down_seconds": 12.0, "full_strength_seconds": 24.0,
+                                    "rejoin_seconds": 4.0, "requests": 6000, "errors": crash_errors,
+                                    "failures": {"timeouts": crash_errors} if crash_errors else {}}]}}
+
+
+def test_one_node_against_three_is_a_table_in_pages_and_failed_rollouts_miss_the_gate(tmp_path):
+    results_file = write(tmp_path, results_fixture() | {"cluster": cluster_fixture()})
+    table = report.insert_figures("[[bench-cluster]]", results_file)
+    assert ("| Rolling update of the release, Swarm's own time (s) | 30.0 (30.0 – 30.0) "
+            "| 36.0 (36.0 – 36.0) |") in table
+    assert "| Its time on three nodes over one, round by round | | 1.20 (1.20 – 1.20) |" in table
+    assert "| A node crashed: failed requests | – | 0 of 6000 |" in table
+    assert "## One node against three" in docs_hooks.results_page(results_file)
+    # A crash is a fault: its failed requests are shown by kind, not gated; a rollout's are gated.
+    crashed = write(tmp_path, results_fixture() | {"cluster": cluster_fixture(crash_errors=2)})
+    assert "| A node crashed: failed requests | – | 2 of 6000 (timeouts 2) |" in \
+        report.insert_figures("[[bench-cluster]]", crashed)
+    assert not bench.check({"cluster": cluster_fixture(crash_errors=2)}, {"max_errors": 0}, only="cluster")
+    missed = bench.check({"cluster": cluster_fixture(rollout_errors=3)}, {"max_errors": 0}, only="cluster")
+    assert missed == ["05-ci: 3 failed requests while rolling out b-r1 on three node(s)"]
+    assert "not measured yet" in report.insert_figures("[[bench-cluster]]", tmp_path / "missing.json")
+
+
 # --- the results page -----------------------------------------------------------------------------------
 
 def test_results_page_renders_every_section_of_the_current_format(tmp_path):

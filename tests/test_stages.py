@@ -17,8 +17,9 @@ LINEAGE_FILE = Path(__file__).parent / "stage_lineage.toml"
 PYTEST = Path(sys.executable).parent / "pytest"
 # "Its tests run in well under 3 minutes on 2 cores once the images exist"; stage 04 proves its
 # resilience and bad input under load (about 3 minutes): "under five minutes"; stage 05 deploys to
-# Swarm, rolls out two releases and takes its database away for 30 s: "under seven minutes".
-TIME_LIMIT_SECONDS = {"04-hardening": 300, "05-ci": 420}
+# Swarm, rolls out two releases, takes its database away for 30 s, then does it all again on a
+# three-node cluster and crashes a node: "under eleven minutes".
+TIME_LIMIT_SECONDS = {"04-hardening": 300, "05-ci": 660}
 DEFAULT_TIME_LIMIT_SECONDS = 180
 # Stage 05 leaves stage 04's gunicorn, migration and resilience tests (test_gunicorn.py,
 # test_compose.py, test_resilience.py) to stage 04: what they prove lives in these files, which

@@ -167,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=str(RESULTS_FILE))
     p.add_argument("--check", action="store_true", help="fail when a gate of [thresholds] is missed "
                    "(each failure names the figure, its value and the limit)")
-    p.add_argument("--only", choices=["workers", "rollout", "faults"],
-                   help="run only the worker sweep, the rolling update or the fault matrix and merge "
+    p.add_argument("--only", choices=["workers", "rollout", "faults", "cluster"],
+                   help="run only the worker sweep, the rolling update, the fault matrix or one node "
+                   "against three, and merge "
                    "it into the existing --output file, keeping its other sections")
     p.add_argument("--load-seconds", type=int, help="override load_seconds of the config "
                    "(a trial of the method; the results record the value used)")

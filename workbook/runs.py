@@ -318,6 +318,82 @@ class PipelineRun(_Run):
         return "; ".join([f"{self.stack} removed", *kept])
 
 
+class ClusterRun(PipelineRun):
+    """Stage 05 on its three-node Swarm (cluster.yaml, cluster.sh) in a temporary copy of the
+    stage: the pipeline builds and pushes, `./cluster.sh up deploy` starts three nodes and deploys
+    from node1, whose entry point is published on a free 127.0.0.1 port."""
+
+    ENTRY_NODE = "node1"
+
+    def cluster(self, *steps: str, timeout: float = 600, **settings: str) -> str:
+        """Run `./cluster.sh STEPS` with `settings` added to its environment; its step log."""
+        env = self.env | settings
+        self.show(*(f"{name}={value}" for name, value in settings.items()), "./cluster.sh", *steps)
+        self.tags.add(env["TAG"])
+        self.removed = False
+        result = subprocess.run(["./cluster.sh", *steps], cwd=self.directory, env=env,
+                                capture_output=True, text=True, timeout=timeout)
+        self.output = result.stdout + result.stderr
+        if result.returncode != 0:
+            raise WorkbookError(f"cluster.sh {' '.join(steps)} failed", tail(self.output, 40))
+        return "\n".join(line for line in result.stderr.splitlines() if line.startswith("==> "))
+
+    def up(self) -> str:
+        """Build and push the release, start the three nodes and deploy it; wait until it answers."""
+        started = time.monotonic()
+        log = self.pipeline("registry", "build", "push") + "\n" + self.cluster("up", "deploy")
+        wait_until(lambda: self.status("/healthz") == 200, timeout=60, what=f"{self.stage} to answer")
+        return f"{log}\n{self.stage} is up at {self.url} after {time.monotonic() - started:.1f} s"
+
+    def node(self, name: str) -> str:
+        """The container that is node `name` (running or not)."""
+        return docker("ps", "--all", "--quiet",
+                      "--filter", f"label=com.docker.compose.project={self.stack}-cluster",
+                      "--filter", f"label=com.docker.compose.service={name}").stdout.strip()
+
+    def on(self, node: str, *args: str) -> str:
+        """A docker command on a node, as if logged in to that machine."""
+        self.show("docker", "exec", node, "docker", *args)
+        return docker("exec", self.node(node), "docker", *args).stdout
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._port(self.node(self.ENTRY_NODE), '8080/tcp')}"
+
+    def nodes(self) -> dict[str, tuple[str, str]]:
+        """hostname -> (status, manager status), as node1's manager sees them."""
+        rows = docker("exec", self.node(self.ENTRY_NODE), "docker", "node", "ls",
+                      "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}").stdout
+        return {name: (status, manager)
+                for name, status, manager in (row.split() for row in rows.splitlines())}
+
+    def running(self, service: str = "web") -> list[str]:
+        """The node of each task of a service that runs now."""
+        rows = docker("exec", self.node(self.ENTRY_NODE), "docker", "service", "ps",
+                      "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}",
+                      f"{self.stack}_{service}").stdout
+        return [node for node, state, *_ in (row.split() for row in rows.splitlines()) if state == "Running"]
+
+    def service(self, service: str = "web") -> dict:
+        return json.loads(docker("exec", self.node(self.ENTRY_NODE), "docker", "service", "inspect",
+                                 f"{self.stack}_{service}").stdout)[0]
+
+    def crash(self, node: str) -> None:
+        """The machine loses power: its engine and every container on it die at once."""
+        self.show("docker", "kill", node)
+        docker("kill", self.node(node))
+
+    def power_on(self, node: str) -> None:
+        self.show("docker", "start", node)
+        docker("start", self.node(node))
+
+    def cleanup_command(self) -> list[str]:
+        # The nodes go first (cluster.sh down), then what the pipeline made on this machine.
+        command = super().cleanup_command()
+        command[2] = "./cluster.sh down; " + command[2]
+        return command
+
+
 class SteadyLoad:
     """GET requests to one URL on 127.0.0.1 at a steady pace, in a thread, bounded in time and
     count. Records the `X-App-Version` and the status (or the error) of every answer."""

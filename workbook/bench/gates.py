@@ -101,6 +101,14 @@ def failed_runs(results: dict) -> list[str]:
         if r["errors"]:
             found.append(f"{rollout['stage']}: {r['errors']} failed requests while rolling out "
                          f"{r['release']}")
+    # A node crash is a fault, like those of the fault matrix: its failed requests are reported
+    # (by kind), not gated. A rolling update must lose none, on one node or three.
+    cluster = results.get("cluster") or {}
+    for side, runs in (cluster.get("rollout") or {}).get("runs", {}).items():
+        for r in runs:
+            if r["errors"]:
+                found.append(f"{cluster['stage']}: {r['errors']} failed requests while rolling out "
+                             f"{r['release']} on {side} node(s)")
     sweep = results.get("workers") or {}
     for point in sweep.get("points", []):
         if point["errors"]:
@@ -117,6 +125,9 @@ def _total_errors(results: dict) -> int:
                      for run in slot["runs"])
     total += sum(r["errors"] for r in (results.get("rollout") or {}).get("rollouts", []))
     total += sum(p["errors"] for p in (results.get("workers") or {}).get("points", []))
+    cluster = results.get("cluster") or {}
+    rollouts = (cluster.get("rollout") or {}).get("runs", {}).values()
+    total += sum(r["errors"] for runs in rollouts for r in runs)
     return total
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 from .config import RESULTS_FILE, RESULTS_FORMAT
@@ -106,6 +107,44 @@ def rollout_section(rollout: dict | None) -> list[str]:
     lines += [f"| `{r['release']}` | {r['update_seconds']:.1f} | {r['requests']} | {r['rps']:.0f} | "
               f"{r['errors']} |" for r in rollout["rollouts"]]
     return lines + [""]
+
+
+def cluster_table(cluster: dict | None) -> list[str]:
+    """Stage 05 on one node and on three: rolling updates side by side, and a node crashed."""
+    if not cluster:
+        return ["(One node against three is not measured yet: `make bench`, or "
+                "`.venv/bin/workbook bench --only cluster` alone.)", ""]
+    config, rollout, lost = cluster["config"], cluster["rollout"], cluster["node_lost"]
+
+    def failed(runs: list[dict]) -> str:
+        kinds = Counter()
+        for r in runs:
+            kinds.update(r.get("failures", {}))
+        detail = ", ".join(f"{kind.replace('_', ' ')} {n}" for kind, n in sorted(kinds.items()))
+        return f"{sum(r['errors'] for r in runs)} of {sum(r['requests'] for r in runs)}" + \
+            (f" ({detail})" if detail else "")
+
+    return [f"Measured on {cluster['date'][:10]} by `make bench`: {cluster['replicas']} web replicas on "
+            f"each side; wrk with {config['connections']} connections for {config['cluster_load_seconds']} "
+            f"s follows a short link through the entry point during each change; "
+            f"{config['cluster_repetitions']} rounds, the two sides taking turns. Median (min – max).", "",
+            "| Figure | One node | Three nodes |", "| --- | ---: | ---: |",
+            f"| Rolling update of the release, Swarm's own time (s) | {_spread(rollout['one_node'])} | "
+            f"{_spread(rollout['three_nodes'])} |",
+            "| Its time on three nodes over one, round by round | | "
+            f"{_spread(rollout['three_over_one'], 2)} |",
+            f"| Failed requests during the updates | {failed(rollout['runs']['one'])} | "
+            f"{failed(rollout['runs']['three'])} |",
+            "| A node crashed: seen down by the managers after (s) | – | "
+            f"{_spread(lost['seen_down_seconds'])} |",
+            f"| A node crashed: three replicas running again after (s) | – | "
+            f"{_spread(lost['full_strength_seconds'])} |",
+            f"| A node crashed: failed requests | – | {failed(lost['runs'])} |",
+            f"| The node powered on: rejoined after (s) | – | {_spread(lost['rejoin_seconds'])} |", ""]
+
+
+def cluster_section(cluster: dict | None) -> list[str]:
+    return ["## One node against three", "", *cluster_table(cluster)]
 
 
 def gates_section(rows: list[dict]) -> list[str]:
@@ -320,6 +359,7 @@ def results_page(results_file: Path = RESULTS_FILE) -> str:
     lines += workers_section(results.get("workers"))
     lines += rollout_section(results.get("rollout"))
     lines += faults_section(results.get("faults"))
+    lines += cluster_section(results.get("cluster"))
     lines += ["## Ratios", "", "| Ratio | Value |", "| --- | ---: |"]
     lines += [f"| `{name}` | {value:.3g} |" for name, value in results["ratios"].items()]
     return "\n".join(lines) + "\n"
@@ -332,20 +372,26 @@ def results_page(results_file: Path = RESULTS_FILE) -> str:
 FIGURE_MARK = re.compile(r"\[\[bench:([a-z0-9_]+)\]\]")
 # A line `[[bench-faults:STAGE]]`: the fault matrix's table of STAGE.
 FAULTS_MARK = re.compile(r"\[\[bench-faults:([a-z0-9-]+)\]\]")
+# A line `[[bench-cluster]]`: the table of one node against three.
+CLUSTER_MARK = "[[bench-cluster]]"
 
 
 def insert_figures(markdown: str, results_file: Path = RESULTS_FILE) -> str:
     """Each `[[bench:NAME]]` replaced by the ratio NAME as measured (`1.62`, with `×` for a ratio
     of two rates); results of an older format, or no results, say so in place. A NAME the
     current results do not have is an error: a page must not cite a figure that is not there."""
-    if not FIGURE_MARK.search(markdown) and not FAULTS_MARK.search(markdown):
+    marks = FIGURE_MARK.search(markdown) or FAULTS_MARK.search(markdown) or CLUSTER_MARK in markdown
+    if not marks:
         return markdown
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     if results.get("meta", {}).get("format") != RESULTS_FORMAT:
         markdown = FAULTS_MARK.sub("(The fault matrix is not measured yet: `make bench`.)", markdown)
+        markdown = markdown.replace(CLUSTER_MARK, "(One node against three is not measured yet: "
+                                    "`make bench`.)")
         return FIGURE_MARK.sub("(not measured yet: `make bench`)", markdown)
     found = results.get("ratios", {})
     markdown = FAULTS_MARK.sub(lambda m: "\n".join(faults_table(results.get("faults"), m[1])), markdown)
+    markdown = markdown.replace(CLUSTER_MARK, "\n".join(cluster_table(results.get("cluster"))))
 
     def figure(match: re.Match) -> str:
         name = match[1]

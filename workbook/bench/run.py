@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import images, stages
 from ..docker import engine_version
 from ..errors import WorkbookError
+from .cluster import measure_cluster
 from .config import CONFIG_FILE, RESULTS_FILE, RESULTS_FORMAT, load_config, stage_sources
 from .faults import measure_faults
 from .figures import (
@@ -90,10 +91,12 @@ def measure_stage(stage: str, config: dict, thresholds: dict, rebuild: bool, pro
 # The sections of a full run that can also run alone: name -> (the config key that enables it,
 # what it measures).
 SECTIONS = {"workers": ("workers", "worker sweep"), "rollout": ("rollout_stage", "rolling update"),
-            "faults": ("faults", "fault matrix")}
+            "faults": ("faults", "fault matrix"),
+            "cluster": ("cluster_stage", "one node against three")}
 MEASURES = {"workers": lambda config, progress: measure_workers(config, progress),
             "rollout": lambda config, progress: measure_rollout(config, progress),
-            "faults": lambda config, progress: measure_faults(config, progress)}
+            "faults": lambda config, progress: measure_faults(config, progress),
+            "cluster": lambda config, progress: measure_cluster(config, progress)}
 
 
 def run_only(section: str, mode: str = "full", output: Path = RESULTS_FILE, progress=None,
@@ -146,6 +149,8 @@ def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None
         results["rollout"] = measure_rollout(config, progress)
     if config.get("faults"):  # the quick run has a short list
         results["faults"] = measure_faults(config, progress)
+    if config.get("cluster_stage"):  # the full run only: four deployments, three nodes
+        results["cluster"] = measure_cluster(config, progress)
     results["gates"] = gates(results, thresholds)
     results["meta"]["seconds"] = time.monotonic() - started
     output.parent.mkdir(parents=True, exist_ok=True)
