@@ -107,17 +107,16 @@ RUNC_EXEC_ERROR = ("OCI runtime exec failed: exec failed: unable to start contai
 
 @pytest.fixture
 def docker_failing_once(tmp_path, monkeypatch):
-    """A `docker` stand-in first on PATH: it fails once with `stderr`, as runc did on a first
-    `make start`, then succeeds; it records every call."""
+    """A `docker` stand-in first on PATH: it fails `times` times (once unless told) with
+    `stderr`, as runc did on a first `make start`, then succeeds; it records every call."""
     calls = tmp_path / "calls"
 
-    def install(stderr: str) -> Path:
+    def install(stderr: str, times: int = 1) -> Path:
         (tmp_path / "stderr").write_text(stderr)
         stand_in = tmp_path / "docker"
         stand_in.write_text(f"""#!/bin/sh
 echo "$*" >> {calls}
-if [ ! -e {tmp_path}/failed ]; then
-    touch {tmp_path}/failed
+if [ "$(wc -l < {calls})" -le {times} ]; then
     cat {tmp_path}/stderr >&2
     exit 1
 fi

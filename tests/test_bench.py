@@ -26,10 +26,16 @@ QUICK_SECONDS = 420  # a budget, not a figure: about 3.5 minutes on 2 cores, roo
 @pytest.mark.docker
 def test_quick_benchmark_meets_its_thresholds(tmp_path):
     output = tmp_path / "quick.json"
-    started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "workbook", "bench", "--quick", "--check",
-                             "--output", str(output)], cwd=REPO_ROOT, capture_output=True, text=True)
-    elapsed = time.monotonic() - started
+    for attempt in (1, 2):
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "workbook", "bench", "--quick", "--check",
+                                 "--output", str(output)], cwd=REPO_ROOT, capture_output=True, text=True)
+        elapsed = time.monotonic() - started
+        # A void run (its control pair out of band: the machine was too noisy) measured nothing and
+        # says "run it again": once, as a reader would. A missed gate is never run again.
+        if attempt == 2 or "the run is void" not in result.stdout + result.stderr:
+            break
+        print(f"the quick run was void ({result.stderr.strip().splitlines()[-1]}); running it again")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert elapsed < QUICK_SECONDS, f"the quick run took {elapsed:.0f} s"
 

@@ -1,5 +1,6 @@
 """workbook/docker.py against the real engine: running, waiting, building, clean-up, and the one
-clear message each failure a user can hit must give (a transient runc error is retried once)."""
+clear message each failure a user can hit must give (a transient runc error is tried again, up to
+twice)."""
 
 import socket
 import uuid
@@ -21,13 +22,24 @@ from workbook.docker import (
 from workbook.errors import WorkbookError, explain
 
 
-def test_a_transient_runc_error_is_retried_once_with_one_line(docker_failing_once, capsys):
+def test_a_transient_runc_error_is_retried_with_one_line(docker_failing_once, capsys):
     calls = docker_failing_once(RUNC_ERROR)
     assert docker("compose", "--project-name", "x", "up", "--build", "--detach").stdout == "ok\n"
     assert len(calls.read_text().splitlines()) == 2
     said = capsys.readouterr().err.strip().splitlines()
     assert said == ["docker compose up: the engine failed to start a container "
-                    "(a known transient runc error), retrying once"]
+                    "(a known transient runc error), trying again"]
+
+
+def test_a_transient_runc_error_is_tried_three_times_at_most(docker_failing_once):
+    calls = docker_failing_once(RUNC_EXEC_ERROR, times=2)
+    assert docker("exec", "some-container", "true").stdout == "ok\n"
+    assert len(calls.read_text().splitlines()) == 3
+    calls.unlink()
+    docker_failing_once(RUNC_EXEC_ERROR, times=3)
+    with pytest.raises(WorkbookError):
+        docker("exec", "some-container", "true")
+    assert len(calls.read_text().splitlines()) == 3
 
 
 @pytest.mark.parametrize("args", [("compose", "--project-name", "x", "exec", "-T", "db", "true"),

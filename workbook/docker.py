@@ -32,16 +32,18 @@ def docker(*args: str, check: bool = True, timeout: float | None = None, input: 
     if shutil.which("docker") is None:
         raise WorkbookError("the docker command is not installed: run 'make engine' "
                             "or install Docker (https://docs.docker.com/engine/install/)")
-    for attempt in (1, 2):
+    for attempt in (1, 2, 3):
         try:
             result = subprocess.run(["docker", *args], capture_output=True, text=True,
                                     timeout=timeout, input=input, cwd=cwd, env=env)
         except subprocess.TimeoutExpired as exc:
             raise WorkbookError(f"docker {' '.join(args[:2])} did not finish within {timeout} s") from exc
-        if attempt == 1 and result.returncode != 0 and is_transient_engine_error(args, result.stderr):
+        if attempt < 3 and result.returncode != 0 and is_transient_engine_error(args, result.stderr):
             command = " ".join([args[0], *[word for word in ("up", "build") if word in args[1:]][:1]])
             print(f"docker {command}: the engine failed to start a container "
-                  "(a known transient runc error), retrying once", file=sys.stderr, flush=True)
+                  "(a known transient runc error), trying again", file=sys.stderr, flush=True)
+            # Twice in a row was seen on a busy machine (a clean-clone make test): give it a moment.
+            time.sleep(attempt)
             continue
         break
     if check and result.returncode != 0:
