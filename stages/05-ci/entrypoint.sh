@@ -8,13 +8,16 @@ if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
     mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 fi
 
-# Wait (bounded) until the database answers. A database that is restarting, or refuses us
-# (a wrong password), is reported in one log line per attempt instead of a crash loop.
-flask wait-for-db --timeout "${DB_WAIT_SECONDS:-60}"
+# An app with Flask-Migrate's migrations/ (this one; another app may have none):
+if [ -d migrations ]; then
+    # Wait (bounded) until the database answers. A database that is restarting, or refuses us
+    # (a wrong password), is reported in one log line per attempt instead of a crash loop.
+    flask wait-for-db --timeout "${DB_WAIT_SECONDS:-60}"
 
-# Bring the schema up to date. Safe with several replicas starting at once: migrations take a
-# PostgreSQL advisory lock (migrations/env.py), so one replica migrates and the others wait.
-flask db upgrade
+    # Bring the schema up to date. Safe with several replicas starting at once: migrations take
+    # a PostgreSQL advisory lock (migrations/env.py), so one replica migrates and the others wait.
+    flask db upgrade
+fi
 
 # `exec` replaces this shell with the command (gunicorn by default), so that gunicorn runs as
 # PID 1 and receives `docker stop`'s SIGTERM itself, and shuts down gracefully.
