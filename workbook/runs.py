@@ -188,6 +188,8 @@ class PipelineRun(_Run):
     ports, images tagged `nb-<random>` (the copy is no git checkout, and a tag of its own keeps
     other runs' images apart)."""
 
+    TEARDOWN = "./pipeline.sh down"
+
     def __init__(self, stage: str = "05-ci", stack: str | None = None, workers: int = 2,
                  http_port: str = "", show_commands: bool = True):
         self.stage = stage
@@ -205,27 +207,33 @@ class PipelineRun(_Run):
 
     def pipeline(self, *steps: str, timeout: float = 900, **settings: str) -> str:
         """Run `./pipeline.sh STEPS` with `settings` added to its environment; return its step
-        log (the `==>` lines). The whole output stays in `self.output`."""
+        log (the `==>` lines). The whole output stays in `self.output`. Every step of the
+        pipeline can run again, so a runc start failure (not the pipeline's) is retried once."""
+        return self._script("pipeline.sh", steps, timeout, settings, retry_transient=True)
+
+    def _script(self, script: str, steps: tuple[str, ...], timeout: float, settings: dict[str, str],
+                retry_transient: bool = False) -> str:
+        """`./SCRIPT STEPS` in the copy, shown first; its step log, or a WorkbookError."""
         env = self.env | settings
-        self.show(*(f"{name}={value}" for name, value in settings.items()), "./pipeline.sh", *steps)
+        self.show(*(f"{name}={value}" for name, value in settings.items()), f"./{script}", *steps)
         self.tags.add(env["TAG"])
         self.removed = False
         for attempt in (1, 2):
             try:
-                result = subprocess.run(["./pipeline.sh", *steps], cwd=self.directory, env=env,
+                result = subprocess.run([f"./{script}", *steps], cwd=self.directory, env=env,
                                         capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired as exc:
-                raise WorkbookError(f"pipeline.sh {' '.join(steps)} did not finish within {timeout} s") \
+                raise WorkbookError(f"{script} {' '.join(steps)} did not finish within {timeout} s") \
                     from exc
             self.output = result.stdout + result.stderr
-            # Every step of the pipeline can run again; a runc start failure is not the pipeline's.
-            if attempt == 1 and result.returncode != 0 and TRANSIENT_ENGINE_ERROR.search(self.output):
-                print(f"pipeline.sh {' '.join(steps)}: the engine failed to start a container "
+            if retry_transient and attempt == 1 and result.returncode != 0 \
+                    and TRANSIENT_ENGINE_ERROR.search(self.output):
+                print(f"{script} {' '.join(steps)}: the engine failed to start a container "
                       "(a known transient runc error), retrying once", file=sys.stderr, flush=True)
                 continue
             break
         if result.returncode != 0:
-            raise WorkbookError(f"pipeline.sh {' '.join(steps)} failed", tail(self.output, 40))
+            raise WorkbookError(f"{script} {' '.join(steps)} failed", tail(self.output, 40))
         return "\n".join(line for line in result.stderr.splitlines() if line.startswith("==> "))
 
     def up(self) -> str:
@@ -300,7 +308,7 @@ class PipelineRun(_Run):
     def cleanup_command(self) -> list[str]:
         # pipeline.sh down (the stack, its data, the entry point, the registry, and the Swarm if
         # the pipeline created it and no other stack uses it), then the copy and the run's images.
-        script = ('copy=$1; shift; ./pipeline.sh down; cd / && rm -rf "$copy"; '
+        script = (f'copy=$1; shift; {self.TEARDOWN}; cd / && rm -rf "$copy"; '
                   'docker image rm --force "$@" >/dev/null 2>&1; true')
         return ["sh", "-c", script, "cleanup", str(self.directory.parent), *self._images()]
 
@@ -324,19 +332,13 @@ class ClusterRun(PipelineRun):
     from node1, whose entry point is published on a free 127.0.0.1 port."""
 
     ENTRY_NODE = "node1"
+    # The nodes go first, then what the pipeline made on this machine.
+    TEARDOWN = "./cluster.sh down; ./pipeline.sh down"
 
     def cluster(self, *steps: str, timeout: float = 600, **settings: str) -> str:
-        """Run `./cluster.sh STEPS` with `settings` added to its environment; its step log."""
-        env = self.env | settings
-        self.show(*(f"{name}={value}" for name, value in settings.items()), "./cluster.sh", *steps)
-        self.tags.add(env["TAG"])
-        self.removed = False
-        result = subprocess.run(["./cluster.sh", *steps], cwd=self.directory, env=env,
-                                capture_output=True, text=True, timeout=timeout)
-        self.output = result.stdout + result.stderr
-        if result.returncode != 0:
-            raise WorkbookError(f"cluster.sh {' '.join(steps)} failed", tail(self.output, 40))
-        return "\n".join(line for line in result.stderr.splitlines() if line.startswith("==> "))
+        """Run `./cluster.sh STEPS` with `settings` added to its environment; its step log. Not
+        retried: `up` stopped half-way (a node not joined) would not be finished by a second run."""
+        return self._script("cluster.sh", steps, timeout, settings)
 
     def up(self) -> str:
         """Build and push the release, start the three nodes and deploy it; wait until it answers."""
@@ -386,12 +388,6 @@ class ClusterRun(PipelineRun):
     def power_on(self, node: str) -> None:
         self.show("docker", "start", node)
         docker("start", self.node(node))
-
-    def cleanup_command(self) -> list[str]:
-        # The nodes go first (cluster.sh down), then what the pipeline made on this machine.
-        command = super().cleanup_command()
-        command[2] = "./cluster.sh down; " + command[2]
-        return command
 
 
 class SteadyLoad:

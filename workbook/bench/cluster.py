@@ -8,10 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from ..docker import wait_until
-from ..errors import WorkbookError
 from ..runs import ClusterRun, PipelineRun
 from .config import summary
-from .rollout import _swarm_time
+from .rollout import short_link, update_under_load
 from .wrk import FAILURES, failed_requests, wrk
 
 REPLICAS = "3"  # on both sides: the cluster's one per node, and as many on the single node
@@ -22,27 +21,15 @@ def _kinds(figures: dict) -> dict[str, int]:
     return {kind: figures[kind] for kind in FAILURES if figures[kind]}
 
 
-def _link(run: PipelineRun) -> str:
-    status, body = run.post_json("/api/links", {"url": "https://example.org/cluster"})
-    if status != 201:
-        raise WorkbookError(f"creating a link answered {status}", str(body))
-    return f"{run.url}/{body['code']}"
-
-
 def _rollout(run: PipelineRun, deploy, url: str, release: str, config: dict) -> dict:
     """One release rolled out by `deploy()` while wrk loads `url`: Swarm's update time and the
     requests that failed."""
-    seconds = config["cluster_load_seconds"]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        load = pool.submit(wrk, url, seconds, config["connections"], config["threads"])
+    def build_and_deploy() -> None:
         run.pipeline("build", "push", TAG=release, APP_VERSION=release)
         deploy(release)
-        update = run.service()["UpdateStatus"]
-        figures = load.result()
-    took = (_swarm_time(update["CompletedAt"]) - _swarm_time(update["StartedAt"])).total_seconds()
-    if update["State"] != "completed" or took >= seconds:
-        raise WorkbookError(f"the update ({update['State']}, {took:.0f} s) did not finish within "
-                            f"the {seconds} s of load; raise cluster_load_seconds")
+
+    took, figures = update_under_load(run, build_and_deploy, url, config["cluster_load_seconds"], config,
+                                      "cluster_load_seconds")
     return {"release": release, "update_seconds": took, "requests": figures["requests"],
             "errors": failed_requests(figures), "failures": _kinds(figures)}
 
@@ -85,11 +72,12 @@ def measure_cluster(config: dict, progress) -> dict:
         one.pipeline("registry", "build", "push", "deploy", REPLICAS=REPLICAS)
         progress(stage, "three nodes: build, push, cluster up, deploy")
         three.up()
-        urls = {"one": _link(one), "three": _link(three)}
+        sides = {"one": one, "three": three}
+        urls = {side: short_link(run, "https://example.org/cluster") for side, run in sides.items()}
         deploys = {"one": lambda tag: one.pipeline("deploy", TAG=tag, REPLICAS=REPLICAS),
                    "three": lambda tag: three.cluster("deploy", TAG=tag, REPLICAS=REPLICAS)}
         for i in range(reps):
-            for side, run in (("one", one), ("three", three)):  # interleaved
+            for side, run in sides.items():  # interleaved
                 release = f"{run.tag}-r{i + 1}"
                 progress(stage, f"{side} node(s): rolling out {release} under load")
                 rollouts[side].append(_rollout(run, deploys[side], urls[side], release, config))

@@ -194,6 +194,13 @@ def docker(*args: str) -> str:
     return result.stdout.strip()
 
 
+def create_link(entry_url: str) -> str:
+    """A link created through the entry point; its code. Following it reads PostgreSQL (or Redis)."""
+    response = requests.post(f"{entry_url}/api/links", json={"url": "https://example.org/"}, timeout=5)
+    assert response.status_code == 201, response.text
+    return response.json()["code"]
+
+
 class SteadyLoad:
     """Requests from 127.0.0.1 to the entry point at a steady pace, in a thread, bounded in
     time and count; records every status and the X-App-Version that answered."""

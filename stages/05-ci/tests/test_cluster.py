@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 import requests
-from conftest import SteadyLoad, commit_tag, docker, wait_for
+from conftest import SteadyLoad, commit_tag, create_link, docker, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -112,11 +112,9 @@ def cluster(build_context):
 
 @pytest.fixture(scope="module")
 def short_link(cluster) -> str:
-    response = requests.post(f"{cluster.entry_url}/api/links", json={"url": "https://example.org/"},
-                             timeout=5)
-    assert response.status_code == 201, response.text
-    ACKNOWLEDGED.append(response.json()["code"])
-    return f"{cluster.entry_url}/{response.json()['code']}"
+    code = create_link(cluster.entry_url)
+    ACKNOWLEDGED.append(code)
+    return f"{cluster.entry_url}/{code}"
 
 
 def crash(cluster, node: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import SteadyLoad, commit_tag, docker, wait_for
+from conftest import SteadyLoad, commit_tag, create_link, docker, wait_for
 from packaging.markers import Marker
 
 pytestmark = pytest.mark.docker
@@ -93,11 +93,7 @@ def pipeline(build_context, swarm_before):
 
 @pytest.fixture(scope="module")
 def short_link(pipeline) -> str:
-    """A link created through the entry point; following it reads PostgreSQL (or Redis)."""
-    response = requests.post(f"{pipeline.entry_url}/api/links", json={"url": "https://example.org/"},
-                             timeout=5)
-    assert response.status_code == 201, response.text
-    return f"{pipeline.entry_url}/{response.json()['code']}"
+    return f"{pipeline.entry_url}/{create_link(pipeline.entry_url)}"
 
 
 def test_the_unit_tests_ran_inside_the_built_image(pipeline):
