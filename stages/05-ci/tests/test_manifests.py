@@ -174,7 +174,7 @@ def test_the_visit_mover_runs_the_web_image_alone_with_a_liveness_probe():
     (container,) = pod_spec(mover)["containers"]
     (web,) = pod_spec(find("Deployment", "web"))["containers"]
     assert container["image"] == web["image"]
-    assert container["args"] == ["flask", "move-visits", "--interval", "1"]
+    assert container["command"] == ["flask", "move-visits", "--interval", "1"]
     assert mover["spec"]["replicas"] == 1
     assert mover["spec"]["strategy"]["type"] == "Recreate"
     assert "visits-heartbeat" in " ".join(container["livenessProbe"]["exec"]["command"])
