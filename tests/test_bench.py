@@ -15,7 +15,7 @@ import time
 import pytest
 
 from workbook import REPO_ROOT, bench, docs_hooks, http, stages
-from workbook.bench import cgroup, faults, figures, pairs, report, stack, workers, wrk
+from workbook.bench import buildcache, cgroup, faults, figures, pairs, report, stack, workers, wrk
 from workbook.docker import leftovers
 from workbook.errors import WorkbookError
 
@@ -829,3 +829,99 @@ def test_every_fault_of_the_config_is_known():
         assert config["faults_stages"][0] == "04-hardening"
     assert bench.load_config("full")[0]["faults_stages"] == ["04-hardening", "05-ci"]
     assert set(bench.load_config("full")[0]["faults"]) == set(FAULTS), "the full run has every fault"
+
+
+# --- pip's cache mount --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stage", [s for s in stages.names() if s != "01-basic"])
+def test_without_cache_mount_is_the_dockerfile_with_stage_01s_pip(stage):
+    dockerfile = (REPO_ROOT / "stages" / stage / "Dockerfile").read_text()
+    plain = buildcache.without_cache_mount(dockerfile)
+    assert "--mount=type=cache" not in plain
+    assert plain.count("pip install --no-cache-dir ") == dockerfile.count("pip install ") >= 1
+    # Nothing else changes.
+    assert plain.replace("pip install --no-cache-dir ", "pip install ") == \
+        dockerfile.replace(buildcache.PIP_CACHE_MOUNT, "RUN ")
+
+
+def test_stage_01_has_no_cache_mount_to_take_out():
+    with pytest.raises(WorkbookError, match="no pip cache mount"):
+        buildcache.without_cache_mount((REPO_ROOT / "stages" / "01-basic" / "Dockerfile").read_text())
+
+
+PIP_STEP = """#8 [2/5] RUN apt-get update && apt-get install -y gcc
+#8 2.1 Downloading the lists of packages
+#9 [4/5] RUN --mount=type=cache,target=/root/.cache/pip     pip install -r requirements.txt
+#9 0.9 Collecting flask==3.1.0 (from -r requirements.txt (line 1))
+#9 0.9   {how} flask-3.1.0-py3-none-any.whl.metadata (2.7 kB)
+#9 1.0   {how} flask-3.1.0-py3-none-any.whl (103 kB)
+#9 1.1 Collecting gunicorn==23.0.0 (from -r requirements.txt (line 2))
+#9 1.1   {how} gunicorn-23.0.0-py3-none-any.whl (85 kB)
+#9 DONE 4.2s
+"""
+
+
+def test_pip_proof_counts_the_files_and_checks_the_side():
+    cached = buildcache.pip_proof("mount", PIP_STEP.format(how="Using cached"))
+    assert (cached["downloaded"], cached["from_cache"], cached["problems"]) == (0, 2, [])
+    # Downloads with the mount are a finding (an index that forbids caching), not a wrong side.
+    assert buildcache.pip_proof("mount", PIP_STEP.format(how="Downloading"))["problems"] == []
+    plain = PIP_STEP.replace("--mount=type=cache,target=/root/.cache/pip     ", "")
+    downloaded = buildcache.pip_proof("no_mount", plain.format(how="Downloading"))
+    assert (downloaded["downloaded"], downloaded["from_cache"], downloaded["problems"]) == (2, 0, [])
+    # A build that is not the side it claims is caught.
+    assert buildcache.pip_proof("mount", plain.format(how="Downloading"))["problems"]
+    assert buildcache.pip_proof("no_mount", PIP_STEP.format(how="Downloading"))["problems"]
+    assert buildcache.pip_proof("no_mount", plain.format(how="Using cached"))["problems"]
+    with pytest.raises(WorkbookError, match="no `RUN ... pip install` step"):
+        buildcache.pip_proof("mount", "#1 [1/1] FROM python:3.13-slim\n#1 DONE 0.0s\n")
+
+
+def buildcache_fixture(from_cache=15, caches_here=True) -> dict:
+    def runs(side, seconds):
+        downloaded = 15 if side == "no_mount" else 15 - from_cache
+        got = from_cache if side == "mount" else 0
+        return [{"seconds": seconds, "proof": {"downloaded": downloaded, "from_cache": got, "problems": []}}]
+
+    return {"stage": "02-gunicorn", "date": "2026-01-02T03:04:05+00:00", "seconds": 300.0,
+            "config": {"buildcache_repetitions": 1}, "pip_caches_here": caches_here,
+            "figures": {kind: {"mount_s": spread(a, [a]), "no_mount_s": spread(b, [b]),
+                               "mount_over_no_mount": spread(a / b, [a / b])}
+                        for kind, a, b in (("dependency_change", 6.0, 12.0), ("cold", 50.0, 60.0))},
+            "runs": {kind: {"mount": runs("mount", 6.0), "no_mount": runs("no_mount", 12.0)}
+                     for kind in ("dependency_change", "cold")}}
+
+
+def test_the_cache_mount_is_a_table_in_pages_and_says_when_pip_cached_nothing(tmp_path):
+    results_file = write(tmp_path, results_fixture() | {"buildcache": buildcache_fixture()})
+    table = report.insert_figures("[[bench-buildcache]]", results_file)
+    assert ("| After a change of `requirements.txt` (the steps before it cached) | 6.0 (6.0 – 6.0) "
+            "| 12.0 (12.0 – 12.0) | 0.50 (0.50 – 0.50) | 0 downloaded, 15 from its cache / "
+            "15 downloaded, 0 from its cache |") in table
+    assert "pip took nothing from its cache" not in table
+    assert "## pip's cache mount" in docs_hooks.results_page(results_file)
+    nothing = write(tmp_path, results_fixture() | {"buildcache": buildcache_fixture(0, caches_here=False)})
+    assert "pip took nothing from its cache, mount or not" in \
+        report.insert_figures("[[bench-buildcache]]", nothing)
+    assert "not measured yet" in report.insert_figures("[[bench-buildcache]]", tmp_path / "missing.json")
+
+
+def test_the_first_run_is_a_table_with_a_total(tmp_path):
+    firstrun = {"date": "2026-01-02T03:04:05+00:00", "seconds": 400.0,
+                "venv": {"seconds": 60.0, "bytes": 300e6},
+                "first_start": {"stage": "05-ci", "seconds": 120.0, "added_bytes": 500e6,
+                                "images": {"python:3.13-slim": 100e6, "postgres:17": 400e6}},
+                "docs": {"seconds": 20.0, "bytes": 50e6}}
+    results_file = write(tmp_path, results_fixture() | {"firstrun": firstrun})
+    table = report.insert_figures("[[bench-firstrun]]", results_file)
+    assert "| The workbook's virtual environment `.venv`, from the lock | 60 | 300.0 |" in table
+    assert "(`python:3.13-slim`, `postgres:17`) | downloading them: your network | 500.0 |" in table
+    assert "| **Together**, without the downloads | **200** | **1350.0** |" in table
+    assert "not measured yet" in report.insert_figures("[[bench-firstrun]]", tmp_path / "missing.json")
+
+
+def test_every_section_of_the_full_run_can_run_alone():
+    from workbook import cli
+    assert set(cli.BENCH_SECTIONS) == set(bench.SECTIONS)
+    full = bench.load_config("full")[0]
+    assert all(full.get(option) for option, _ in bench.SECTIONS.values())

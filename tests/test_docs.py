@@ -15,7 +15,7 @@ from urllib.parse import urldefrag, urlparse
 
 import pytest
 
-from workbook import REPO_ROOT, STAGES_DIR, stages
+from workbook import REPO_ROOT, STAGES_DIR, cli, stages
 from workbook.glossary import terms
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -192,3 +192,25 @@ def test_the_home_page_names_the_stage_make_start_runs():
     """`make start` runs the last stage (workbook.stages.latest), and its secrets land there."""
     index = " ".join((REPO_ROOT / "docs" / "index.md").read_text().split())
     assert f"(`stages/{stages.latest().name}/secrets/`)" in index
+
+
+def test_the_start_page_names_every_change_the_setup_scripts_make():
+    """Every file scripts/ensure-docker.sh writes (named twice: the change and its undo) and every
+    package the setup installs is on the start page; the stage and project of `make start` too."""
+    start = " ".join((REPO_ROOT / "docs" / "start.md").read_text().split())
+    ensure_docker = (REPO_ROOT / "scripts" / "ensure-docker.sh").read_text()
+    written = re.findall(r"cat > (/\S+) <<", ensure_docker)
+    assert written, "ensure-docker.sh writes files with `cat > PATH <<`"
+    for path in written:
+        assert start.count(path) >= 2, path
+    installs = re.findall(r"install -y -qq (?:-t trixie )?([a-z0-9 .-]+?) >/dev/null", ensure_docker)
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    test_tools = re.findall(r"ensure-packages\.sh ([a-z ]+)", makefile)[0]
+    packages = {*" ".join(installs).split(), *test_tools.split()}
+    assert {"docker.io", "docker-buildx", "chromium", "wrk"} <= packages
+    for package in packages:
+        assert f"`{package}`" in start, package
+    assert "/var/log/dockerd.log" in ensure_docker
+    assert "/var/log/dockerd.log" in start
+    assert f"`stages/{stages.latest().name}/secrets/`" in start
+    assert f"Compose project `{cli.START_PROJECT}`" in start

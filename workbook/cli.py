@@ -140,6 +140,11 @@ def cmd_cis(args) -> int:
     return 0 if outcomes.count("passed") == len(outcomes) else 1
 
 
+# The sections of the full run that `workbook bench --only` runs alone (bench.SECTIONS; named
+# here so that the parser does not import the benchmark).
+BENCH_SECTIONS = ["workers", "rollout", "faults", "cluster", "buildcache", "firstrun"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=str(RESULTS_FILE))
     p.add_argument("--check", action="store_true", help="fail when a gate of [thresholds] is missed "
                    "(each failure names the figure, its value and the limit)")
-    p.add_argument("--only", choices=["workers", "rollout", "faults", "cluster"],
-                   help="run only the worker sweep, the rolling update, the fault matrix or one node "
-                   "against three, and merge "
+    p.add_argument("--only", choices=BENCH_SECTIONS,
+                   help="run only the worker sweep, the rolling update, the fault matrix, one node "
+                   "against three, pip's cache mount or a reader's first run, and merge "
                    "it into the existing --output file, keeping its other sections")
     p.add_argument("--load-seconds", type=int, help="override load_seconds of the config "
                    "(a trial of the method; the results record the value used)")

@@ -147,6 +147,69 @@ def cluster_section(cluster: dict | None) -> list[str]:
     return ["## One node against three", "", *cluster_table(cluster)]
 
 
+def buildcache_table(section: dict | None) -> list[str]:
+    """pip's cache mount against none: builds after a dependency change, and cold builds."""
+    if not section:
+        return ["(The cache mount is not measured yet: `make bench`, or "
+                "`.venv/bin/workbook bench --only buildcache` alone.)", ""]
+    figures = section["figures"]
+
+    def packages(kind: str, side: str) -> str:
+        proof = section["runs"][kind][side][-1]["proof"]
+        return f"{proof['downloaded']} downloaded, {proof['from_cache']} from its cache"
+
+    caveat = [] if section.get("pip_caches_here", True) else [
+        "On the machine that measured this, pip took nothing from its cache, mount or not: the "
+        "package index's answers reached it without cache headers (`Cache-Control`), and pip keeps "
+        "only the downloads they allow (the run checked: the same file downloaded twice into one "
+        "cache was downloaded twice). The mount can save nothing there; where the index's answers "
+        "allow caching, as the public index's do, its files come from the mount.", ""]
+    rows = {"dependency_change": "After a change of `requirements.txt` (the steps before it cached)",
+            "cold": "Cold, `--no-cache` (every step runs, `apt-get` too)"}
+    return [f"Measured on {section['date'][:10]} by `make bench`: stage {section['stage']} built with its "
+            "Dockerfile and with the cache mount taken out (`--no-cache-dir` instead), the two taking "
+            f"turns, {section['config']['buildcache_repetitions']} times each; seconds per build, "
+            "median (min – max), and the ratio of the two, build by build.", "",
+            "| Build | With the cache mount (s) | Without (s) | With over without "
+            "| pip's files, with / without |",
+            "| --- | ---: | ---: | ---: | --- |",
+            *[f"| {label} | {_spread(figures[kind]['mount_s'])} | {_spread(figures[kind]['no_mount_s'])} | "
+              f"{_spread(figures[kind]['mount_over_no_mount'], 2)} | {packages(kind, 'mount')} / "
+              f"{packages(kind, 'no_mount')} |" for kind, label in rows.items()], "", *caveat]
+
+
+def buildcache_section(section: dict | None) -> list[str]:
+    return ["## pip's cache mount", "", *buildcache_table(section)]
+
+
+def firstrun_table(section: dict | None) -> list[str]:
+    """What a reader's first `make start` costs, step by step: seconds and disk."""
+    if not section:
+        return ["(The first run is not measured yet: `make bench`, or "
+                "`.venv/bin/workbook bench --only firstrun` alone.)", ""]
+    venv, start, docs = section["venv"], section["first_start"], section["docs"]
+    official = sum(start["images"].values())
+    seconds = venv["seconds"] + start["seconds"] + docs["seconds"]
+    disk = venv["bytes"] + start["added_bytes"] + docs["bytes"] + official
+    return [f"Measured on {section['date'][:10]} by `make bench` (`workbook bench --only firstrun`), "
+            "apart from the measuring machine's caches: the virtual environment installed with pip's "
+            f"cache off, and stage {start['stage']} built and started on a fresh engine, which holds "
+            "nothing but the official images (no build cache).", "",
+            "| Step of a first `make start` | Time (s) | Disk (MB) |", "| --- | ---: | ---: |",
+            f"| The workbook's virtual environment `.venv`, from the lock | {venv['seconds']:.0f} | "
+            f"{_mb(venv['bytes'])} |",
+            f"| The official images it runs on ({', '.join(f'`{ref}`' for ref in start['images'])}) | "
+            f"downloading them: your network | {_mb(official)} |",
+            f"| Stage {start['stage']} built and started, `docker compose up --build --wait` | "
+            f"{start['seconds']:.0f} | {_mb(start['added_bytes'])} |",
+            f"| The docs site built | {docs['seconds']:.0f} | {_mb(docs['bytes'])} |",
+            f"| **Together**, without the downloads | **{seconds:.0f}** | **{_mb(disk)}** |", ""]
+
+
+def firstrun_section(section: dict | None) -> list[str]:
+    return ["## A first run", "", *firstrun_table(section)]
+
+
 def gates_section(rows: list[dict]) -> list[str]:
     lines = ["## Gates", "", "The gates of `bench/config.toml` (`[thresholds]`), checked on this run.", "",
              "| Gate | Figure | Value | Limit | |", "| --- | --- | ---: | ---: | --- |"]
@@ -360,6 +423,8 @@ def results_page(results_file: Path = RESULTS_FILE) -> str:
     lines += rollout_section(results.get("rollout"))
     lines += faults_section(results.get("faults"))
     lines += cluster_section(results.get("cluster"))
+    lines += buildcache_section(results.get("buildcache"))
+    lines += firstrun_section(results.get("firstrun"))
     lines += ["## Ratios", "", "| Ratio | Value |", "| --- | ---: |"]
     lines += [f"| `{name}` | {value:.3g} |" for name, value in results["ratios"].items()]
     return "\n".join(lines) + "\n"
@@ -374,24 +439,33 @@ FIGURE_MARK = re.compile(r"\[\[bench:([a-z0-9_]+)\]\]")
 FAULTS_MARK = re.compile(r"\[\[bench-faults:([a-z0-9-]+)\]\]")
 # A line `[[bench-cluster]]`: the table of one node against three.
 CLUSTER_MARK = "[[bench-cluster]]"
+# A line `[[bench-buildcache]]`: the table of pip's cache mount against none.
+BUILDCACHE_MARK = "[[bench-buildcache]]"
+# A line `[[bench-firstrun]]`: the table of a reader's first run.
+FIRSTRUN_MARK = "[[bench-firstrun]]"
 
 
 def insert_figures(markdown: str, results_file: Path = RESULTS_FILE) -> str:
     """Each `[[bench:NAME]]` replaced by the ratio NAME as measured (`1.62`, with `×` for a ratio
     of two rates); results of an older format, or no results, say so in place. A NAME the
     current results do not have is an error: a page must not cite a figure that is not there."""
-    marks = FIGURE_MARK.search(markdown) or FAULTS_MARK.search(markdown) or CLUSTER_MARK in markdown
+    marks = (FIGURE_MARK.search(markdown) or FAULTS_MARK.search(markdown) or CLUSTER_MARK in markdown
+             or BUILDCACHE_MARK in markdown or FIRSTRUN_MARK in markdown)
     if not marks:
         return markdown
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     if results.get("meta", {}).get("format") != RESULTS_FORMAT:
         markdown = FAULTS_MARK.sub("(The fault matrix is not measured yet: `make bench`.)", markdown)
+        markdown = markdown.replace(BUILDCACHE_MARK, "(The cache mount is not measured yet: `make bench`.)")
+        markdown = markdown.replace(FIRSTRUN_MARK, "(The first run is not measured yet: `make bench`.)")
         markdown = markdown.replace(CLUSTER_MARK, "(One node against three is not measured yet: "
                                     "`make bench`.)")
         return FIGURE_MARK.sub("(not measured yet: `make bench`)", markdown)
     found = results.get("ratios", {})
     markdown = FAULTS_MARK.sub(lambda m: "\n".join(faults_table(results.get("faults"), m[1])), markdown)
     markdown = markdown.replace(CLUSTER_MARK, "\n".join(cluster_table(results.get("cluster"))))
+    markdown = markdown.replace(BUILDCACHE_MARK, "\n".join(buildcache_table(results.get("buildcache"))))
+    markdown = markdown.replace(FIRSTRUN_MARK, "\n".join(firstrun_table(results.get("firstrun"))))
 
     def figure(match: re.Match) -> str:
         name = match[1]

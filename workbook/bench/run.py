@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import images, stages
 from ..docker import engine_version
 from ..errors import WorkbookError
+from .buildcache import measure_buildcache
 from .cluster import measure_cluster
 from .config import CONFIG_FILE, RESULTS_FILE, RESULTS_FORMAT, load_config, stage_sources
 from .faults import measure_faults
@@ -26,6 +27,7 @@ from .figures import (
     measure_startup,
     startup_summary,
 )
+from .firstrun import measure_firstrun
 from .gates import gates, ratios
 from .pairs import VARIANTS, control_verdict, measure_pairs
 from .rollout import measure_rollout
@@ -92,11 +94,15 @@ def measure_stage(stage: str, config: dict, thresholds: dict, rebuild: bool, pro
 # what it measures).
 SECTIONS = {"workers": ("workers", "worker sweep"), "rollout": ("rollout_stage", "rolling update"),
             "faults": ("faults", "fault matrix"),
-            "cluster": ("cluster_stage", "one node against three")}
+            "cluster": ("cluster_stage", "one node against three"),
+            "buildcache": ("buildcache_stage", "pip cache mount"),
+            "firstrun": ("firstrun_stage", "first run")}
 MEASURES = {"workers": lambda config, progress: measure_workers(config, progress),
             "rollout": lambda config, progress: measure_rollout(config, progress),
             "faults": lambda config, progress: measure_faults(config, progress),
-            "cluster": lambda config, progress: measure_cluster(config, progress)}
+            "cluster": lambda config, progress: measure_cluster(config, progress),
+            "buildcache": lambda config, progress: measure_buildcache(config, progress),
+            "firstrun": lambda config, progress: measure_firstrun(config, progress)}
 
 
 def run_only(section: str, mode: str = "full", output: Path = RESULTS_FILE, progress=None,
@@ -151,6 +157,10 @@ def run_benchmark(mode: str = "full", output: Path = RESULTS_FILE, progress=None
         results["faults"] = measure_faults(config, progress)
     if config.get("cluster_stage"):  # the full run only: four deployments, three nodes
         results["cluster"] = measure_cluster(config, progress)
+    if config.get("buildcache_stage"):  # the full run only: cold builds take minutes
+        results["buildcache"] = measure_buildcache(config, progress)
+    if config.get("firstrun_stage"):  # the full run only: a fresh engine builds a stage from nothing
+        results["firstrun"] = measure_firstrun(config, progress)
     results["gates"] = gates(results, thresholds)
     results["meta"]["seconds"] = time.monotonic() - started
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """What gunicorn and the entrypoint add: worker processes, migrations on start, graceful
-shutdown, worker replacement, concurrency, and a dependency layer that survives code changes."""
+shutdown, worker replacement, concurrency, a dependency layer that survives code changes,
+and pip's downloads kept in a cache mount for when the dependencies change."""
 
 import shutil
 import socket
@@ -178,10 +179,41 @@ def test_code_only_change_reuses_the_dependency_layer(tmp_path):
         views = context / "app" / "views.py"
         views.write_text(views.read_text() + f"\n# code-only change {uuid.uuid4()}\n")
         output = build(context, tag)
-        assert step_status(output, "RUN pip install") == "CACHED"
+        assert step_status(output, PIP_INSTALL) == "CACHED"
         assert step_status(output, "COPY . .") == "DONE"
     finally:
         subprocess.run(["docker", "rmi", tag], capture_output=True)
+
+
+def test_a_dependency_change_takes_pip_downloads_from_the_cache_mount(tmp_path):
+    context = tmp_path / "stage"
+    shutil.copytree(STAGE_DIR, context, ignore=shutil.ignore_patterns(".venv", ".pytest_cache"))
+    tag = f"wbtest-02-gunicorn-pipcache:{uuid.uuid4().hex[:8]}"
+    try:
+        build(context, tag)  # fills the cache mount, if no earlier build did
+        requirements = context / "requirements.txt"
+        requirements.write_text(requirements.read_text() + f"# a dependency change {uuid.uuid4()}\n")
+        output = build(context, tag)
+        assert step_status(output, PIP_INSTALL) == "DONE"  # the layer ran again...
+        pip = step_output(output, PIP_INSTALL)
+        if "Downloading" in pip and not pip_caches_here():
+            pytest.skip("pip caches nothing on this machine, cache mount or not: the package index "
+                        "answers without cache headers (a proxy on the way may strip them)")
+        assert "Using cached" in pip, pip[-2000:]
+        assert "Downloading" not in pip, pip[-2000:]  # ...without fetching a package
+    finally:
+        subprocess.run(["docker", "rmi", tag], capture_output=True)
+
+
+def pip_caches_here() -> bool:
+    """Whether pip, given the same cache twice, takes a file from it the second time: only when
+    the package index's answers allow caching (pip keeps what their Cache-Control allows)."""
+    twice = ("pip download --quiet --no-deps --dest /tmp/a itsdangerous==2.2.0 && "
+             "pip download --no-deps --dest /tmp/b itsdangerous==2.2.0")
+    result = subprocess.run(["docker", "run", "--rm", "python:3.13-slim", "sh", "-c", twice],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return "Using cached" in result.stdout
 
 
 def build(context, tag: str) -> str:
@@ -191,10 +223,24 @@ def build(context, tag: str) -> str:
     return result.stderr
 
 
+# The dependency install step as BuildKit names it in its output.
+PIP_INSTALL = "RUN --mount=type=cache,target=/root/.cache/pip"
+
+
+def step_number(output: str, instruction: str) -> str:
+    return next(line.split()[0] for line in output.splitlines()
+                if line.startswith("#") and "] " + instruction in line)
+
+
+def step_output(output: str, instruction: str) -> str:
+    """What the build step whose header contains `instruction` printed."""
+    number = step_number(output, instruction)
+    return "\n".join(line for line in output.splitlines() if line.startswith(number + " "))
+
+
 def step_status(output: str, instruction: str) -> str:
     """'CACHED' or 'DONE' for the build step whose header contains `instruction`."""
-    number = next(line.split()[0] for line in output.splitlines()
-                  if line.startswith("#") and "] " + instruction in line)
+    number = step_number(output, instruction)
     marks = [line.split()[1] for line in output.splitlines()
              if line.startswith(number + " ") and line.split()[1] in ("CACHED", "DONE")]
     return marks[-1]
