@@ -15,7 +15,7 @@ from urllib.parse import urldefrag, urlparse
 
 import pytest
 
-from workbook import REPO_ROOT, STAGES_DIR, cli, stages
+from workbook import REPO_ROOT, STAGES_DIR, cli, stages, translations
 from workbook.glossary import terms
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -214,3 +214,52 @@ def test_the_start_page_names_every_change_the_setup_scripts_make():
     assert "/var/log/dockerd.log" in start
     assert f"`stages/{stages.latest().name}/secrets/`" in start
     assert f"Compose project `{cli.START_PROJECT}`" in start
+
+
+# --- the Chinese edition ---------------------------------------------------------------------------
+
+def built_page(site: Path, english: Path, language: str = "en") -> Path:
+    """The built HTML of an English page (docs/X.md), or of its translation."""
+    relative = english.relative_to(translations.DOCS_DIR).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "index" else relative.parts
+    return site.joinpath(*((language,) if language != "en" else ()), *parts, "index.html")
+
+
+@pytest.mark.parametrize("english", translations.english_pages(),
+                         ids=lambda p: p.relative_to(translations.DOCS_DIR).as_posix())
+def test_every_page_is_built_in_chinese_and_the_switcher_joins_the_two(site, english):
+    zh_html = built_page(site, english, "zh").read_text()
+    en_html = built_page(site, english).read_text()
+    assert '<html lang="zh"' in zh_html
+    article = re.search(r"<article.*?</article>", zh_html, re.DOTALL)[0]
+    assert len(re.findall(r"[\u4e00-\u9fff]", article)) >= 100, "the Chinese page is not in Chinese"
+    assert '<html lang="en"' in en_html
+    # The language switcher of each page leads to the same page in the other language.
+    def target(page: Path, href: str) -> Path:  # a link from the page's folder, or from the site's root
+        return (site / href.lstrip("/") if href.startswith("/") else page.parent / href).resolve()
+
+    en_page, zh_page = built_page(site, english), built_page(site, english, "zh")
+    to_zh = re.search(r'<a href="([^"]+)" hreflang="zh"', en_html)[1]
+    assert target(en_page, to_zh) == zh_page.parent.resolve()
+    to_en = re.search(r'<a href="([^"]+)" hreflang="en"', zh_html)[1]
+    assert target(zh_page, to_en) == en_page.parent.resolve()
+
+
+def test_chinese_search_finds_the_page_on_health_checks(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server + "zh/", wait_until="networkidle")
+    assert page.locator("input.md-search__input").get_attribute("placeholder") == "搜索"
+    search = page.locator("input.md-search__input")
+    search.click()
+    # Typed as a reader would; characters off the keyboard arrive without key events, and
+    # material searches on a key event: the End key gives it one.
+    search.press_sequentially("健康检查", delay=50)
+    search.press("End")
+    results = page.locator(".md-search-result__item a")
+    results.first.wait_for(timeout=15000)
+    found = [url.replace(server, "/") for url in results.evaluate_all("els => els.map(e => e.href)")]
+    page.close()
+    # The section of that title, 健康检查与重启策略, is among the results, and they are Chinese pages.
+    section = "/zh/stages/05-ci/swarm/", "#health-checks-and-restart-policies"
+    assert any(url.startswith(section[0]) and url.endswith(section[1]) for url in found), found[:10]
+    assert all(url.startswith("/zh/") for url in found), found

@@ -23,6 +23,7 @@ from pathlib import Path
 from . import REPO_ROOT, STAGES_DIR
 from .docker import engine_version
 from .errors import WorkbookError
+from .generated_zh import localize
 
 RECORD_FILE = REPO_ROOT / "bench" / "cis.json"
 CIS_FILE = "cis-docker-benchmark.toml"
@@ -124,13 +125,15 @@ def cis_table(path: Path, outcomes: dict[str, str], date: str) -> str:
     return "\n".join(lines)
 
 
-def insert_cis_tables(markdown: str, stages_dir: Path = STAGES_DIR, record_file: Path = RECORD_FILE) -> str:
+def insert_cis_tables(markdown: str, stages_dir: Path = STAGES_DIR, record_file: Path = RECORD_FILE,
+                      language: str = "en") -> str:
     """Each `[[cis:STAGE]]` line replaced by the table of that stage's CIS file; a stage without
-    one is an error, so that a page never promises a table it cannot show."""
+    one is an error, so that a page never promises a table it cannot show. In `language` "zh"
+    the table's frame is in Chinese (the recommendations keep the CIS benchmark's own titles)."""
     def table(match: re.Match) -> str:
         path = stages_dir / match[1] / CIS_FILE
         if not path.is_file():
             raise FileNotFoundError(f"[[cis:{match[1]}]]: no {path}")
-        return cis_table(path, *recorded_outcomes(match[1], record_file))
+        return localize(cis_table(path, *recorded_outcomes(match[1], record_file)), language)
 
     return CIS_MARK.sub(table, markdown)

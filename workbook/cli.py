@@ -1,5 +1,5 @@
 """The workbook's command line: `workbook doctor | images | start | stop | notebooks | bench |
-cis | cleanup` (`workbook COMMAND --help` for each)."""
+cis | cleanup | translations` (`workbook COMMAND --help` for each)."""
 
 from __future__ import annotations
 
@@ -66,14 +66,54 @@ def cmd_cleanup(args) -> int:
     return 0
 
 
+def cmd_translations(args) -> int:
+    """Stamp the named translations, or list every page's translation state."""
+    from . import translations
+    if args.notebooks:
+        missing = {stage: translations.untranslated_cells(stage) for stage in stages.names()}
+        for stage, cells in missing.items():
+            if cells:
+                translations.notebook_template(stage)
+                print(f"notebooks/zh/{stage}.json: {len(cells)} cell(s) without Chinese (added with an "
+                      "empty \"zh\": fill them in, then run this again)")
+        if any(missing.values()):
+            return 1
+        for path in translations.write_chinese_notebooks(stages.names()):
+            print(f"wrote {path.relative_to(REPO_ROOT)}")
+        return 0
+    if args.stamp:
+        for name in args.stamp:
+            path = Path(name).resolve()
+            if path == translations.README_ZH:
+                translations.stamp_readme()
+            else:
+                translations.stamp(path)
+            print(f"stamped {name}")
+        return 0
+    states = {str(page.relative_to(translations.DOCS_DIR)): translations.state(page)
+              for page in translations.english_pages()}
+    states["README.md (README.zh-CN.md)"] = translations.readme_state()
+    for page, state in states.items():
+        print(f"{state:8} {page}")
+    return 0 if all(state == "current" for state in states.values()) else 1
+
+
 def cmd_notebooks(args) -> int:
     """JupyterLab on 127.0.0.1 only, in notebooks/, with this venv's Python as the kernel; or, with
     --record, every notebook run and written with its outputs for the docs site."""
     if args.record:
-        from . import notebooks
+        from . import notebooks, translations
 
         for path in notebooks.record(stages.names()):
             print(f"wrote {path.relative_to(REPO_ROOT)}")
+        # The Chinese notebooks: the new recording with the prose of notebooks/zh/.
+        for stage in stages.names():
+            if translations.untranslated_cells(stage):
+                print(f"not written: docs/notebooks/{stage}.zh.ipynb (cells without Chinese in "
+                      f"notebooks/zh/{stage}.json: `workbook translations --notebooks` lists them)")
+                continue
+            for path in translations.write_chinese_notebooks([stage]):
+                print(f"wrote {path.relative_to(REPO_ROOT)}")
         return 0
     jupyter = Path(sys.executable).parent / "jupyter"
     command = [str(jupyter), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -186,6 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_cis)
     sub.add_parser("cleanup", help="remove containers, networks and volumes that tests left behind"
                    ).set_defaults(func=cmd_cleanup)
+    p = sub.add_parser("translations", help="list each docs page's Chinese translation: current, "
+                       "stale (its English page changed) or missing")
+    p.add_argument("--stamp", nargs="+", metavar="PAGE.zh.md",  # or README.zh-CN.md
+                   help="record that these translations match their English pages as they are now")
+    p.add_argument("--notebooks", action="store_true",
+                   help="instead: write the Chinese notebooks of the site (docs/notebooks/*.zh.ipynb) from "
+                   "the recorded ones and notebooks/zh/*.json, or list the cells still without Chinese")
+    p.set_defaults(func=cmd_translations)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from ..generated_zh import localize
 from .config import RESULTS_FILE, RESULTS_FORMAT
 from .gates import PAIR_RATIOS
 
@@ -387,7 +388,12 @@ def faults_section(faults: dict | None) -> list[str]:
     return ["## Faults", "", *faults_table(faults)]
 
 
-def results_page(results_file: Path = RESULTS_FILE) -> str:
+def results_page(results_file: Path = RESULTS_FILE, language: str = "en") -> str:
+    """The results page; in `language` "zh" in Chinese (generated_zh)."""
+    return localize(_results_page(results_file), language)
+
+
+def _results_page(results_file: Path) -> str:
     lines = ["# Benchmark results", ""]
     if not results_file.exists():
         return "\n".join(lines + ["No measurements yet: run `make bench` to make them on your "
@@ -445,27 +451,33 @@ BUILDCACHE_MARK = "[[bench-buildcache]]"
 FIRSTRUN_MARK = "[[bench-firstrun]]"
 
 
-def insert_figures(markdown: str, results_file: Path = RESULTS_FILE) -> str:
+def insert_figures(markdown: str, results_file: Path = RESULTS_FILE, language: str = "en") -> str:
     """Each `[[bench:NAME]]` replaced by the ratio NAME as measured (`1.62`, with `×` for a ratio
     of two rates); results of an older format, or no results, say so in place. A NAME the
-    current results do not have is an error: a page must not cite a figure that is not there."""
+    current results do not have is an error: a page must not cite a figure that is not there.
+    In `language` "zh", what is inserted is in Chinese (generated_zh)."""
+    def text(english: str) -> str:
+        return localize(english, language)
+
     marks = (FIGURE_MARK.search(markdown) or FAULTS_MARK.search(markdown) or CLUSTER_MARK in markdown
              or BUILDCACHE_MARK in markdown or FIRSTRUN_MARK in markdown)
     if not marks:
         return markdown
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     if results.get("meta", {}).get("format") != RESULTS_FORMAT:
-        markdown = FAULTS_MARK.sub("(The fault matrix is not measured yet: `make bench`.)", markdown)
-        markdown = markdown.replace(BUILDCACHE_MARK, "(The cache mount is not measured yet: `make bench`.)")
-        markdown = markdown.replace(FIRSTRUN_MARK, "(The first run is not measured yet: `make bench`.)")
-        markdown = markdown.replace(CLUSTER_MARK, "(One node against three is not measured yet: "
-                                    "`make bench`.)")
-        return FIGURE_MARK.sub("(not measured yet: `make bench`)", markdown)
+        markdown = FAULTS_MARK.sub(text("(The fault matrix is not measured yet: `make bench`.)"), markdown)
+        markdown = markdown.replace(BUILDCACHE_MARK,
+                                    text("(The cache mount is not measured yet: `make bench`.)"))
+        markdown = markdown.replace(FIRSTRUN_MARK, text("(The first run is not measured yet: `make bench`.)"))
+        markdown = markdown.replace(CLUSTER_MARK, text("(One node against three is not measured yet: "
+                                                       "`make bench`.)"))
+        return FIGURE_MARK.sub(text("(not measured yet: `make bench`)"), markdown)
     found = results.get("ratios", {})
-    markdown = FAULTS_MARK.sub(lambda m: "\n".join(faults_table(results.get("faults"), m[1])), markdown)
-    markdown = markdown.replace(CLUSTER_MARK, "\n".join(cluster_table(results.get("cluster"))))
-    markdown = markdown.replace(BUILDCACHE_MARK, "\n".join(buildcache_table(results.get("buildcache"))))
-    markdown = markdown.replace(FIRSTRUN_MARK, "\n".join(firstrun_table(results.get("firstrun"))))
+    markdown = FAULTS_MARK.sub(lambda m: text("\n".join(faults_table(results.get("faults"), m[1]))), markdown)
+    markdown = markdown.replace(CLUSTER_MARK, text("\n".join(cluster_table(results.get("cluster")))))
+    buildcache = "\n".join(buildcache_table(results.get("buildcache")))
+    markdown = markdown.replace(BUILDCACHE_MARK, text(buildcache))
+    markdown = markdown.replace(FIRSTRUN_MARK, text("\n".join(firstrun_table(results.get("firstrun")))))
 
     def figure(match: re.Match) -> str:
         name = match[1]
