@@ -91,12 +91,17 @@ def notebook_cells(stage: str) -> dict[str, str]:
     return {cell["en"]: cell["zh"] for cell in json.loads(path.read_text())["cells"] if cell["zh"].strip()}
 
 
+def markdown_cells(stage: str) -> list[str]:
+    """The sources of the markdown cells of notebooks/<stage>.ipynb, in order (empty ones aside)."""
+    notebook = json.loads((REPO_ROOT / "notebooks" / f"{stage}.ipynb").read_text())
+    return [source for cell in notebook["cells"]
+            if cell["cell_type"] == "markdown" and (source := "".join(cell["source"]))]
+
+
 def untranslated_cells(stage: str) -> list[str]:
     """The markdown cells of notebooks/<stage>.ipynb that have no Chinese yet."""
     cells = notebook_cells(stage)
-    notebook = json.loads((REPO_ROOT / "notebooks" / f"{stage}.ipynb").read_text())
-    return [source for cell in notebook["cells"] if cell["cell_type"] == "markdown"
-            and (source := "".join(cell["source"])) not in cells]
+    return [source for source in markdown_cells(stage) if source not in cells]
 
 
 def chinese_record_note(english: str) -> str:
@@ -140,9 +145,7 @@ def notebook_template(stage: str) -> Path:
     """notebooks/zh/<stage>.json with every markdown cell of the notebook, the Chinese kept where
     there is one and empty where there is none yet: the file a translator fills in."""
     cells = notebook_cells(stage)
-    notebook = json.loads((REPO_ROOT / "notebooks" / f"{stage}.ipynb").read_text())
-    entries = [{"en": source, "zh": cells.get(source, "")} for cell in notebook["cells"]
-               if cell["cell_type"] == "markdown" and (source := "".join(cell["source"]))]
+    entries = [{"en": source, "zh": cells.get(source, "")} for source in markdown_cells(stage)]
     NOTEBOOK_TRANSLATIONS.mkdir(exist_ok=True)
     path = NOTEBOOK_TRANSLATIONS / f"{stage}.json"
     path.write_text(json.dumps({"translation_of": f"notebooks/{stage}.ipynb", "cells": entries},

@@ -144,10 +144,6 @@ def cluster_table(cluster: dict | None) -> list[str]:
             f"| The node powered on: rejoined after (s) | – | {_spread(lost['rejoin_seconds'])} |", ""]
 
 
-def cluster_section(cluster: dict | None) -> list[str]:
-    return ["## One node against three", "", *cluster_table(cluster)]
-
-
 def buildcache_table(section: dict | None) -> list[str]:
     """pip's cache mount against none: builds after a dependency change, and cold builds."""
     if not section:
@@ -179,10 +175,6 @@ def buildcache_table(section: dict | None) -> list[str]:
               f"{packages(kind, 'no_mount')} |" for kind, label in rows.items()], "", *caveat]
 
 
-def buildcache_section(section: dict | None) -> list[str]:
-    return ["## pip's cache mount", "", *buildcache_table(section)]
-
-
 def firstrun_table(section: dict | None) -> list[str]:
     """What a reader's first `make start` costs, step by step: seconds and disk."""
     if not section:
@@ -205,10 +197,6 @@ def firstrun_table(section: dict | None) -> list[str]:
             f"{start['seconds']:.0f} | {_mb(start['added_bytes'])} |",
             f"| The docs site built | {docs['seconds']:.0f} | {_mb(docs['bytes'])} |",
             f"| **Together**, without the downloads | **{seconds:.0f}** | **{_mb(disk)}** |", ""]
-
-
-def firstrun_section(section: dict | None) -> list[str]:
-    return ["## A first run", "", *firstrun_table(section)]
 
 
 def gates_section(rows: list[dict]) -> list[str]:
@@ -428,9 +416,8 @@ def _results_page(results_file: Path) -> str:
     lines += workers_section(results.get("workers"))
     lines += rollout_section(results.get("rollout"))
     lines += faults_section(results.get("faults"))
-    lines += cluster_section(results.get("cluster"))
-    lines += buildcache_section(results.get("buildcache"))
-    lines += firstrun_section(results.get("firstrun"))
+    for name, (heading, table, _) in SECTION_TABLES.items():
+        lines += [heading, "", *table(results.get(name))]
     lines += ["## Ratios", "", "| Ratio | Value |", "| --- | ---: |"]
     lines += [f"| `{name}` | {value:.3g} |" for name, value in results["ratios"].items()]
     return "\n".join(lines) + "\n"
@@ -443,12 +430,17 @@ def _results_page(results_file: Path) -> str:
 FIGURE_MARK = re.compile(r"\[\[bench:([a-z0-9_]+)\]\]")
 # A line `[[bench-faults:STAGE]]`: the fault matrix's table of STAGE.
 FAULTS_MARK = re.compile(r"\[\[bench-faults:([a-z0-9-]+)\]\]")
-# A line `[[bench-cluster]]`: the table of one node against three.
-CLUSTER_MARK = "[[bench-cluster]]"
-# A line `[[bench-buildcache]]`: the table of pip's cache mount against none.
-BUILDCACHE_MARK = "[[bench-buildcache]]"
-# A line `[[bench-firstrun]]`: the table of a reader's first run.
-FIRSTRUN_MARK = "[[bench-firstrun]]"
+# The sections that are one table: on the results page under their heading, and on any page as a
+# line `[[bench-NAME]]` (one node against three, pip's cache mount, a reader's first run); each
+# with what a page says in its place when the results are of an older format.
+SECTION_TABLES = {
+    "cluster": ("## One node against three", cluster_table,
+                "(One node against three is not measured yet: `make bench`.)"),
+    "buildcache": ("## pip's cache mount", buildcache_table,
+                   "(The cache mount is not measured yet: `make bench`.)"),
+    "firstrun": ("## A first run", firstrun_table, "(The first run is not measured yet: `make bench`.)"),
+}
+TABLE_MARK = re.compile(r"\[\[bench-(" + "|".join(SECTION_TABLES) + r")\]\]")
 
 
 def insert_figures(markdown: str, results_file: Path = RESULTS_FILE, language: str = "en") -> str:
@@ -459,25 +451,17 @@ def insert_figures(markdown: str, results_file: Path = RESULTS_FILE, language: s
     def text(english: str) -> str:
         return localize(english, language)
 
-    marks = (FIGURE_MARK.search(markdown) or FAULTS_MARK.search(markdown) or CLUSTER_MARK in markdown
-             or BUILDCACHE_MARK in markdown or FIRSTRUN_MARK in markdown)
+    marks = FIGURE_MARK.search(markdown) or FAULTS_MARK.search(markdown) or TABLE_MARK.search(markdown)
     if not marks:
         return markdown
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     if results.get("meta", {}).get("format") != RESULTS_FORMAT:
         markdown = FAULTS_MARK.sub(text("(The fault matrix is not measured yet: `make bench`.)"), markdown)
-        markdown = markdown.replace(BUILDCACHE_MARK,
-                                    text("(The cache mount is not measured yet: `make bench`.)"))
-        markdown = markdown.replace(FIRSTRUN_MARK, text("(The first run is not measured yet: `make bench`.)"))
-        markdown = markdown.replace(CLUSTER_MARK, text("(One node against three is not measured yet: "
-                                                       "`make bench`.)"))
+        markdown = TABLE_MARK.sub(lambda m: text(SECTION_TABLES[m[1]][2]), markdown)
         return FIGURE_MARK.sub(text("(not measured yet: `make bench`)"), markdown)
     found = results.get("ratios", {})
     markdown = FAULTS_MARK.sub(lambda m: text("\n".join(faults_table(results.get("faults"), m[1]))), markdown)
-    markdown = markdown.replace(CLUSTER_MARK, text("\n".join(cluster_table(results.get("cluster")))))
-    buildcache = "\n".join(buildcache_table(results.get("buildcache")))
-    markdown = markdown.replace(BUILDCACHE_MARK, text(buildcache))
-    markdown = markdown.replace(FIRSTRUN_MARK, text("\n".join(firstrun_table(results.get("firstrun")))))
+    markdown = TABLE_MARK.sub(lambda m: text("\n".join(SECTION_TABLES[m[1]][1](results.get(m[1])))), markdown)
 
     def figure(match: re.Match) -> str:
         name = match[1]

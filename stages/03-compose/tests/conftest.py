@@ -76,14 +76,17 @@ def docker_services(docker_compose_command, docker_compose_file, docker_compose_
 class Stack:
     """The stage's compose project as the tests see it."""
 
-    def __init__(self, compose_file, project: str = PROJECT):
-        self.compose_file = str(compose_file)
+    def __init__(self, compose_file, project: str = PROJECT, overrides=()):
+        # overrides: compose files layered on top, as `-f compose.yaml -f compose.dev.yaml`
+        self.compose_files = [str(compose_file), *map(str, overrides)]
         self.project = project
 
+    def command(self, *args: str) -> list[str]:
+        files = [arg for name in self.compose_files for arg in ("-f", name)]
+        return ["docker", "compose", *files, "-p", self.project, *args]
+
     def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(["docker", "compose", "-f", self.compose_file, "-p", self.project,
-                                 *args],
-                                capture_output=True, text=True)
+        result = subprocess.run(self.command(*args), capture_output=True, text=True)
         if check and result.returncode != 0:
             pytest.fail(f"docker compose {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
         return result

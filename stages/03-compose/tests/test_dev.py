@@ -43,8 +43,7 @@ def served(stack: Stack, token: str) -> bool:
 
 
 def test_dev_override_serves_a_saved_change_from_the_mounted_checkout(checkout):
-    files = ["-f", str(checkout / "compose.yaml"), "-f", str(checkout / "compose.dev.yaml")]
-    stack = DevStack(files, "wbtest-03-dev")
+    stack = Stack(checkout / "compose.yaml", "wbtest-03-dev", overrides=[checkout / "compose.dev.yaml"])
     try:
         stack.compose("up", "--build", "--detach", "--wait")
         wait_for(lambda: answers(stack.url() + "/healthz"), 60, "the dev stack to answer")
@@ -58,13 +57,15 @@ def test_dev_override_serves_a_saved_change_from_the_mounted_checkout(checkout):
 
 
 def test_compose_watch_copies_a_saved_change_into_the_container(checkout):
-    files = ["-f", str(checkout / "compose.yaml"), "-f", str(checkout / "compose.watch.yaml")]
-    stack = DevStack(files, "wbtest-03-watch")
-    watch = subprocess.Popen(["docker", "compose", *files, "-p", stack.project, "watch"],
-                             cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stack = Stack(checkout / "compose.yaml", "wbtest-03-watch", overrides=[checkout / "compose.watch.yaml"])
+    watch = subprocess.Popen(stack.command("watch"), cwd=checkout, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: watch.poll() is not None or stack.running_url(), 180,
-                 "docker compose watch to start the stack")
+        # `watch` builds and starts the stack first: up once web publishes its port.
+        def started() -> bool:
+            port = stack.compose("port", "web", "8000", check=False).stdout.strip()
+            return watch.poll() is not None or bool(port)
+        wait_for(started, 180, "docker compose watch to start the stack")
         assert watch.poll() is None, watch.stdout.read()
         wait_for(lambda: answers(stack.url() + "/healthz"), 60, "the watched stack to answer")
         token = save_a_new_route(checkout)
@@ -81,22 +82,3 @@ def test_compose_watch_copies_a_saved_change_into_the_container(checkout):
             watch.kill()
         stack.compose("down", "--volumes", "--remove-orphans", check=False)
 
-
-class DevStack(Stack):
-    """The stack of two compose files, under its own project name."""
-
-    def __init__(self, files: list[str], project: str):
-        super().__init__(files[1], project)
-        self.files = files
-
-    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(["docker", "compose", *self.files, "-p", self.project, *args],
-                                capture_output=True, text=True)
-        if check and result.returncode != 0:
-            pytest.fail(f"docker compose {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-        return result
-
-    def running_url(self) -> str | None:
-        """The web service's URL once its container is up and publishes its port, else None."""
-        published = self.compose("port", "web", "8000", check=False).stdout.strip()
-        return f"http://127.0.0.1:{published.rsplit(':', 1)[1]}" if published else None
